@@ -1,0 +1,48 @@
+# inert on Go. The two commands a newcomer needs:
+#   make demo   build everything and run the echo demo (issue 3)
+#   make test   everything CI runs
+# Both install Erlang/OTP from Debian packages first when `erl` is absent.
+
+REBAR ?= rebar3
+APP    = erlang/inert
+GOOS_CROSS = darwin freebsd
+
+.PHONY: all deps build inertd test test-go test-erlang cross lint shell dialyzer clean
+
+all: build
+
+# Erlang/OTP, rebar3 and the Go modules; a no-op when they are present.
+deps:
+	@sh scripts/install-deps.sh
+
+inertd: deps
+	go build -trimpath -o $(APP)/priv/inertd ./cmd/inertd
+
+build: inertd
+	cd $(APP) && $(REBAR) compile
+
+test: deps lint test-go cross test-erlang
+	@echo "make test: all checks passed"
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	go vet ./...
+
+test-go:
+	go test -race -count=1 ./...
+
+cross:
+	@for os in $(GOOS_CROSS); do echo "GOOS=$$os go build ./..."; GOOS=$$os go build ./... || exit 1; done
+
+test-erlang: inertd
+	cd $(APP) && $(REBAR) do compile, eunit, ct --readable=compact
+
+dialyzer: deps
+	cd $(APP) && $(REBAR) dialyzer
+
+shell: build
+	cd $(APP) && $(REBAR) shell --apps inert
+
+clean:
+	rm -rf $(APP)/_build $(APP)/priv/inertd $(APP)/logs

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"log"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/driver"
+	"github.com/inert-go/inert/pollset"
+	"github.com/inert-go/inert/protocol"
+)
+
+const (
+	stdin  = 0
+	stdout = 1
+
+	// maxRecvPerWake bounds the requests read from the side channel per
+	// wake-up, so a flood cannot starve event delivery.
+	maxRecvPerWake = 256
+	// eventBatch is how many readiness reports one Wait can return.
+	eventBatch = 1024
+)
+
+type config struct {
+	vmPID         int
+	acceptTimeout time.Duration
+	verbose       bool
+}
+
+// daemon is the single event loop: stdin, the side channel and every armed
+// fd are in one pollset, handled by one goroutine.
+type daemon struct {
+	cfg  config
+	log  *log.Logger
+	ps   pollset.Poller
+	ln   *protocol.Listener // until the VM has connected
+	conn *protocol.Conn     // after
+	drv  *driver.Driver
+	out  protocol.Batch
+	in   protocol.FrameReader
+
+	req    protocol.Request
+	buf    []byte
+	fds    [protocol.MaxFDsPerMessage]int
+	events []pollset.Event
+}
+
+// errStdinClosed and errSideClosed end the loop normally.
+var (
+	errStdinClosed = errors.New("stdin closed")
+	errSideClosed  = errors.New("side channel closed by the VM")
+)
+
+func run(cfg config, logger *log.Logger) int {
+	d := &daemon{
+		cfg:    cfg,
+		log:    logger,
+		buf:    make([]byte, protocol.MaxFrame+1),
+		events: make([]pollset.Event, eventBatch),
+	}
+	err := d.serve()
+	if d.drv != nil {
+		d.drv.CloseAll()
+	}
+	if d.conn != nil {
+		d.conn.Close()
+	}
+	if d.ln != nil {
+		d.ln.Close()
+	}
+	if d.ps != nil {
+		d.ps.Close()
+	}
+	switch {
+	case errors.Is(err, errStdinClosed):
+		return 0
+	case errors.Is(err, errSideClosed):
+		logger.Print(err)
+		return 2
+	case errors.Is(err, errAcceptTimeout):
+		logger.Print(err)
+		return 3
+	default:
+		logger.Printf("fatal: %v", err)
+		return 1
+	}
+}
+
+var errAcceptTimeout = errors.New("the VM did not connect to the side channel in time")
+
+func (d *daemon) serve() error {
+	var err error
+	if d.ps, err = pollset.Open(); err != nil {
+		return err
+	}
+	d.drv = driver.New(d.ps, osFiles{}, &d.out, d.log)
+	if d.ln, err = protocol.ListenTemp(); err != nil {
+		return err
+	}
+	if err := unix.SetNonblock(stdin, true); err != nil {
+		return os.NewSyscallError("fcntl stdin", err)
+	}
+	if err := d.ps.Watch(stdin); err != nil {
+		return err
+	}
+	if err := d.ps.Watch(d.ln.FD()); err != nil {
+		return err
+	}
+	d.out.Ready(driver.Version, os.Getpid(), d.ln.Path())
+	if err := d.flush(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(d.cfg.acceptTimeout)
+	for {
+		msec := -1
+		if d.conn == nil {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return errAcceptTimeout
+			}
+			msec = int(left/time.Millisecond) + 1
+		}
+		n, err := d.ps.Wait(d.events, msec)
+		if err != nil {
+			return err
+		}
+		for _, ev := range d.events[:n] {
+			if err := d.dispatch(ev); err != nil {
+				return err
+			}
+		}
+		if err := d.flush(); err != nil {
+			return err
+		}
+	}
+}
+
+func (d *daemon) dispatch(ev pollset.Event) error {
+	fd := int(ev.FD)
+	switch {
+	case fd == stdin:
+		return d.readStdin()
+	case d.conn != nil && fd == d.conn.FD():
+		return d.readSide()
+	case d.ln != nil && fd == d.ln.FD():
+		d.accept()
+		return nil
+	default:
+		d.drv.Ready(ev)
+		return nil
+	}
+}
+
+// accept takes the VM's connection and then stops listening for good:
+// no second peer can ever connect.
+func (d *daemon) accept() {
+	c, err := d.ln.Accept(d.cfg.vmPID)
+	var peer *protocol.PeerError
+	switch {
+	case errors.Is(err, unix.EAGAIN):
+		return
+	case errors.As(err, &peer):
+		d.log.Printf("refused side channel peer: %v", err)
+		return
+	case err != nil:
+		d.log.Printf("accept: %v", err)
+		return
+	}
+	if err := d.ps.Watch(c.FD()); err != nil {
+		d.log.Printf("watch side channel: %v", err)
+		c.Close()
+		return
+	}
+	if err := d.ps.Del(d.ln.FD()); err != nil {
+		d.log.Printf("del listener: %v", err)
+	}
+	if err := d.ln.Close(); err != nil {
+		d.log.Printf("close listener: %v", err)
+	}
+	d.ln, d.conn = nil, c
+}
+
+// readSide handles the requests waiting on the side channel.
+func (d *daemon) readSide() error {
+	for i := 0; i < maxRecvPerWake; i++ {
+		n, nfds, err := d.conn.Recv(d.buf, d.fds[:])
+		switch {
+		case err == nil:
+			d.handle(d.buf[:n], d.fds[:nfds])
+		case errors.Is(err, unix.EAGAIN):
+			return nil
+		case errors.Is(err, io.EOF):
+			return errSideClosed
+		case errors.Is(err, protocol.ErrMsgTruncated):
+			d.drv.Drop("oversized side channel message")
+		case errors.Is(err, protocol.ErrTooManyFDs),
+			errors.Is(err, protocol.ErrUnexpectedControl):
+			// Recv closed every fd of the message; answer it if it
+			// can be read.
+			reason := "einval"
+			if errors.Is(err, protocol.ErrTooManyFDs) && fdsExhausted() {
+				reason = "emfile"
+			}
+			if perr := protocol.ParseRequest(d.buf[:n], &d.req); perr != nil && d.req.Pid == nil {
+				d.drv.Drop(err.Error())
+				continue
+			}
+			d.drv.Reject(&d.req, reason, nil)
+		default:
+			d.log.Printf("side channel: %v", err)
+			return nil
+		}
+	}
+	return nil
+}
+
+// handle decodes and answers one request.
+func (d *daemon) handle(msg []byte, fds []int) {
+	if err := protocol.ParseRequest(msg, &d.req); err != nil {
+		d.drv.Reject(&d.req, "einval", fds)
+		return
+	}
+	if d.cfg.verbose {
+		d.log.Printf("request op %d fd %d mode %d with %d fds", d.req.Op, d.req.FD, d.req.Mode, len(fds))
+	}
+	d.drv.Handle(&d.req, fds)
+}
+
+// readStdin handles frames on stdin. EOF means the VM closed the port.
+func (d *daemon) readStdin() error {
+	for {
+		_, err := d.in.Fill(fdReader(stdin))
+		for {
+			frame, ok, ferr := d.in.Next()
+			if ferr != nil {
+				d.drv.Drop(ferr.Error())
+				continue
+			}
+			if !ok {
+				break
+			}
+			d.handle(frame, nil)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, unix.EAGAIN):
+			return nil
+		case errors.Is(err, io.EOF):
+			return errStdinClosed
+		default:
+			return os.NewSyscallError("read stdin", err)
+		}
+	}
+}
+
+// fdReader reads a raw non-blocking fd: EAGAIN is returned as is and a
+// zero-byte read is io.EOF.
+type fdReader int
+
+func (r fdReader) Read(p []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(r), p)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// flush writes the entries of this turn as one frame in one write.
+func (d *daemon) flush() error {
+	if d.out.Len() == 0 {
+		return nil
+	}
+	frame := d.out.Bytes()
+	for len(frame) > 0 {
+		n, err := unix.Write(stdout, frame)
+		switch {
+		case err == nil:
+			frame = frame[n:]
+		case errors.Is(err, unix.EINTR):
+		case errors.Is(err, unix.EAGAIN):
+			// stdout is non-blocking only if someone made it so: wait.
+			pfd := []unix.PollFd{{Fd: stdout, Events: unix.POLLOUT}}
+			if _, err := unix.Poll(pfd, -1); err != nil && !errors.Is(err, unix.EINTR) {
+				return os.NewSyscallError("poll stdout", err)
+			}
+		default:
+			return os.NewSyscallError("write stdout", err)
+		}
+	}
+	d.out.Reset()
+	d.drv.FrameWritten()
+	return nil
+}
+
+// fdsExhausted reports whether inertd is at its fd limit, the usual reason
+// the kernel truncates the control data of a one-fd message.
+func fdsExhausted() bool {
+	fd, err := unix.Dup(stdout)
+	if err == nil {
+		unix.Close(fd)
+		return false
+	}
+	return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)
+}
+
+// osFiles is driver.Files on the real kernel.
+type osFiles struct{}
+
+func (osFiles) Identity(fd int) (driver.FileID, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return driver.FileID{}, os.NewSyscallError("fstat", err)
+	}
+	return driver.FileID{Dev: uint64(st.Dev), Ino: uint64(st.Ino)}, nil
+}
+
+func (osFiles) Close(fd int) error {
+	return os.NewSyscallError("close", unix.Close(fd))
+}

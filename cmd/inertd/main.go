@@ -1,0 +1,33 @@
+// Command inertd is the fd readiness daemon behind the Erlang application
+// inert. The VM spawns it as a port ({packet,4} on stdin/stdout) and hands
+// it fds over a unix socket; inertd tells the VM when they are ready.
+//
+// It writes nothing but protocol frames to stdout (protocol/PROTOCOL.md);
+// diagnostics go to stderr. It exits when stdin reaches EOF, that is when
+// the VM closes the port or exits, closing every fd it holds.
+//
+// Exit status: 0 stdin closed; 1 fatal error; 2 the side channel was
+// closed; 3 the VM did not connect in time; 64 bad usage.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"time"
+)
+
+func main() {
+	vmPID := flag.Int("vm-pid", 0, "OS pid of the Erlang VM: the only process allowed on the side channel (required)")
+	acceptTimeout := flag.Duration("accept-timeout", 10*time.Second, "how long to wait for the VM to connect the side channel")
+	verbose := flag.Bool("v", false, "log every request and event batch to stderr")
+	flag.Parse()
+
+	logger := log.New(os.Stderr, fmt.Sprintf("inertd[%d]: ", os.Getpid()), log.LstdFlags|log.Lmicroseconds)
+	if *vmPID <= 0 || flag.NArg() != 0 {
+		logger.Print("usage: inertd -vm-pid PID [-accept-timeout D] [-v]")
+		os.Exit(64)
+	}
+	os.Exit(run(config{vmPID: *vmPID, acceptTimeout: *acceptTimeout, verbose: *verbose}, logger))
+}

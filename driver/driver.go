@@ -1,0 +1,472 @@
+// Package driver is the state machine of inertd, the successor of the
+// original inert_drv: which process armed which fd for which directions,
+// ownership (ebusy), one-shot delivery, the controlling process, and the
+// cleanup when a caller dies.
+//
+// The driver does no I/O of its own. It is handed decoded requests and the
+// fds that came with them, and readiness events; it talks to the kernel only
+// through the Poller and Files it is given, and writes its answers as
+// entries into a protocol.Batch. That keeps it unit-testable with fakes.
+//
+// Every fd the driver receives is either kept (as the duplicate behind an
+// armed interest) or closed before Handle returns. A kept duplicate is
+// removed from the poller and closed when its interest is delivered,
+// cleared, cancelled, or its caller dies.
+package driver
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/pollset"
+	"github.com/inert-go/inert/protocol"
+)
+
+// Version is the protocol version announced in the ready and hello entries.
+const Version = 1
+
+// Poller is the part of pollset.Poller the driver arms user fds with.
+type Poller interface {
+	Add(fd int, ev pollset.Events) error
+	Mod(fd int, ev pollset.Events) error
+	Del(fd int) error
+}
+
+// FileID identifies an open file independently of the fd number.
+type FileID struct{ Dev, Ino uint64 }
+
+// Files is the fd housekeeping the driver needs.
+type Files interface {
+	// Identity returns what file fd refers to (fstat's st_dev, st_ino).
+	Identity(fd int) (FileID, error)
+	// Close closes fd.
+	Close(fd int) error
+}
+
+// Out receives the driver's answers, one method per entry of PROTOCOL.md.
+// *protocol.Batch implements it.
+type Out interface {
+	Hello(owner []byte, version int)
+	Armed(poll bool, pid, ref []byte, fd int64, m protocol.Mode)
+	Event(dir protocol.Mode, pid []byte, fd int64)
+	Polled(pid, ref []byte, fd int64, dir protocol.Mode)
+	Cleared(pid, ref []byte, fd int64, left protocol.Mode)
+	Cancelled(ref []byte)
+	Owner(pid, ref, newOwner []byte)
+	Error(pid, ref []byte, reason string)
+	Busy(pid, ref, owner []byte)
+	Reply(pid, ref, term []byte)
+}
+
+// Logger receives the driver's diagnostics (stderr in inertd).
+type Logger interface {
+	Printf(format string, args ...any)
+}
+
+// Counters are the daemon counters reported by the info request.
+type Counters struct {
+	Requests    uint64 // requests handled
+	Events      uint64 // event entries emitted (inert_read, inert_write, polled)
+	Errors      uint64 // error entries emitted
+	FDsReceived uint64 // fds received with requests
+	FDsClosed   uint64 // fds inertd closed
+	Dropped     uint64 // requests that could not be answered (undecodable)
+	Frames      uint64 // frames written to the VM
+}
+
+// caller is one Erlang process that holds interests.
+type caller struct {
+	pid []byte // raw ETF pid, owned copy
+	n   int    // interests held
+}
+
+// interest is one armed fd.
+type interest struct {
+	vmfd  int64         // the fd number in the VM: the key the VM uses
+	fd    int           // inertd's duplicate, registered in the poller
+	mode  protocol.Mode // directions still armed
+	poll  bool          // a poll: the first event ends it, answered with ref
+	ref   []byte        // poll reference (raw ETF), reused across lives
+	owner *caller
+}
+
+// Driver is the state of one inertd. It is not safe for concurrent use: the
+// daemon runs it from its single event loop.
+type Driver struct {
+	ps    Poller
+	files Files
+	log   Logger
+	out   Out
+
+	owner   []byte              // controlling process (raw ETF pid)
+	byVM    map[int64]*interest // VM fd number -> interest
+	byFD    map[int]*interest   // inertd's duplicate -> interest
+	callers map[string]*caller  // raw pid -> caller with n > 0
+	free    []*interest         // recycled interests
+	cnt     Counters
+}
+
+// New returns a driver that arms fds in ps, manages them with files and
+// writes its entries to out.
+func New(ps Poller, files Files, out Out, log Logger) *Driver {
+	return &Driver{
+		ps:      ps,
+		files:   files,
+		log:     log,
+		out:     out,
+		byVM:    make(map[int64]*interest),
+		byFD:    make(map[int]*interest),
+		callers: make(map[string]*caller),
+	}
+}
+
+// Counters returns a copy of the counters.
+func (d *Driver) Counters() Counters { return d.cnt }
+
+// FrameWritten counts one frame written to the VM.
+func (d *Driver) FrameWritten() { d.cnt.Frames++ }
+
+// Armed is the number of armed interests (one per fd).
+func (d *Driver) Armed() int { return len(d.byVM) }
+
+// Handle answers one request. fds are the descriptors that arrived with it;
+// the driver owns them from now on.
+func (d *Driver) Handle(req *protocol.Request, fds []int) {
+	d.cnt.Requests++
+	d.cnt.FDsReceived += uint64(len(fds))
+	switch req.Op {
+	case protocol.OpFdset, protocol.OpPoll:
+		d.arm(req, fds)
+		return
+	case protocol.OpFdclr:
+		d.fdclr(req, fds)
+		return
+	}
+	// The remaining requests take no fds: close any that came along.
+	if len(fds) > 0 {
+		d.closeAll(fds)
+		d.fail(req, "einval")
+		return
+	}
+	switch req.Op {
+	case protocol.OpHello:
+		d.owner = append(d.owner[:0], req.Pid...)
+		d.out.Hello(d.owner, Version)
+	case protocol.OpCancel:
+		if it := d.byVM[req.FD]; it != nil && it.poll && string(it.ref) == string(req.Ref) {
+			d.release(it)
+		}
+		d.out.Cancelled(req.Ref)
+	case protocol.OpDown:
+		d.down(req.Pid)
+	case protocol.OpControllingProcess:
+		if string(req.Pid) != string(d.owner) {
+			d.fail(req, "not_owner")
+			return
+		}
+		d.owner = append(d.owner[:0], req.NewOwner...)
+		d.out.Owner(req.Pid, req.Ref, req.NewOwner)
+	case protocol.OpInfo:
+		d.info(req)
+	default:
+		d.Drop("unknown request")
+	}
+}
+
+// Reject answers a request that cannot be carried out (undecodable, or its
+// fds did not arrive whole) with reason, when it can be addressed, and
+// closes fds.
+func (d *Driver) Reject(req *protocol.Request, reason string, fds []int) {
+	d.cnt.Requests++
+	d.cnt.FDsReceived += uint64(len(fds))
+	d.closeAll(fds)
+	d.fail(req, reason)
+}
+
+// Drop counts a request that cannot be answered at all.
+func (d *Driver) Drop(why string) {
+	d.cnt.Dropped++
+	d.log.Printf("dropped request: %s", why)
+}
+
+// fail answers req with {error, Pid, Ref, Reason} when it can be addressed.
+func (d *Driver) fail(req *protocol.Request, reason string) {
+	if req.Pid == nil || req.Ref == nil {
+		d.Drop(reason)
+		return
+	}
+	d.cnt.Errors++
+	d.out.Error(req.Pid, req.Ref, reason)
+}
+
+// checkFD validates the fd part of an fdset, poll or fdclr request and
+// returns the single duplicate that came with it, closing every fd on
+// failure. ok is false when the request was answered with an error.
+func (d *Driver) checkFD(req *protocol.Request, fds []int) (fd int, ok bool) {
+	switch {
+	case !req.FDValid || req.FD < 0 || req.FD > math.MaxInt32:
+		d.closeAll(fds)
+		d.fail(req, "ebadf")
+	case !req.ModeOK || req.Mode == protocol.ModeNone:
+		d.closeAll(fds)
+		d.fail(req, "einval")
+	case len(fds) != 1:
+		// The VM sends exactly one: anything else is a broken client.
+		d.closeAll(fds)
+		d.fail(req, "einval")
+	default:
+		return fds[0], true
+	}
+	return -1, false
+}
+
+// arm handles fdset and poll.
+func (d *Driver) arm(req *protocol.Request, fds []int) {
+	fd, ok := d.checkFD(req, fds)
+	if !ok {
+		return
+	}
+	isPoll := req.Op == protocol.OpPoll
+	if it := d.byVM[req.FD]; it != nil {
+		switch {
+		case string(it.owner.pid) != string(req.Pid):
+			if req.Dead == nil || string(it.owner.pid) != string(req.Dead) {
+				d.closeFD(fd)
+				d.cnt.Errors++
+				d.out.Busy(req.Pid, req.Ref, it.owner.pid)
+				return
+			}
+			// The VM saw the owner die before inertd heard of it.
+			d.release(it)
+		case d.sameFile(it.fd, fd):
+			// Re-arm of the same file by its owner: keep the duplicate
+			// and its registration, change only what differs.
+			d.closeFD(fd)
+			if it.mode != req.Mode {
+				if err := d.ps.Mod(it.fd, events(req.Mode)); err != nil {
+					d.release(it)
+					d.fail(req, errnoName(err))
+					return
+				}
+				it.mode = req.Mode
+			}
+			it.poll = isPoll
+			it.ref = append(it.ref[:0], req.Ref...)
+			d.out.Armed(isPoll, req.Pid, req.Ref, req.FD, req.Mode)
+			return
+		default:
+			// The VM closed the fd and its number now names another
+			// file: the old registration is stale.
+			d.release(it)
+		}
+	}
+	if err := d.ps.Add(fd, events(req.Mode)); err != nil {
+		d.closeFD(fd)
+		d.fail(req, errnoName(err))
+		return
+	}
+	it := d.newInterest()
+	it.vmfd, it.fd, it.mode, it.poll = req.FD, fd, req.Mode, isPoll
+	it.ref = append(it.ref[:0], req.Ref...)
+	it.owner = d.hold(req.Pid)
+	d.byVM[it.vmfd] = it
+	d.byFD[it.fd] = it
+	d.out.Armed(isPoll, req.Pid, req.Ref, req.FD, req.Mode)
+}
+
+// fdclr removes directions from an interest, whoever armed it.
+func (d *Driver) fdclr(req *protocol.Request, fds []int) {
+	fd, ok := d.checkFD(req, fds)
+	if !ok {
+		return
+	}
+	d.closeFD(fd) // it only proved the fd is open in the VM
+	it := d.byVM[req.FD]
+	if it == nil {
+		d.out.Cleared(req.Pid, req.Ref, req.FD, protocol.ModeNone)
+		return
+	}
+	left := it.mode &^ req.Mode
+	switch {
+	case left == it.mode:
+	case left == protocol.ModeNone || it.poll:
+		// A poll is one wait: clearing any direction of it ends it.
+		left = protocol.ModeNone
+		d.release(it)
+	default:
+		if err := d.ps.Mod(it.fd, events(left)); err != nil {
+			d.log.Printf("fdclr: re-arm fd %d: %v", it.vmfd, err)
+			left = protocol.ModeNone
+			d.release(it)
+		} else {
+			it.mode = left
+		}
+	}
+	d.out.Cleared(req.Pid, req.Ref, req.FD, left)
+}
+
+// Ready handles one readiness report from the poller.
+func (d *Driver) Ready(ev pollset.Event) {
+	it := d.byFD[int(ev.FD)]
+	if it == nil {
+		return // released earlier in this batch
+	}
+	fired := it.mode & modeOf(ev.Events)
+	if fired == protocol.ModeNone {
+		// Nothing we asked for (kqueue reports filters separately):
+		// re-arm what is still wanted.
+		if err := d.ps.Mod(it.fd, events(it.mode)); err != nil {
+			d.log.Printf("re-arm fd %d: %v", it.vmfd, err)
+			d.release(it)
+		}
+		return
+	}
+	d.cnt.Events++
+	if it.poll {
+		dir := protocol.ModeRead
+		if fired&protocol.ModeRead == 0 {
+			dir = protocol.ModeWrite
+		}
+		d.out.Polled(it.owner.pid, it.ref, it.vmfd, dir)
+		d.release(it)
+		return
+	}
+	if fired&protocol.ModeRead != 0 {
+		d.out.Event(protocol.ModeRead, it.owner.pid, it.vmfd)
+	}
+	if fired&protocol.ModeWrite != 0 {
+		if fired == protocol.ModeRW {
+			d.cnt.Events++
+		}
+		d.out.Event(protocol.ModeWrite, it.owner.pid, it.vmfd)
+	}
+	it.mode &^= fired
+	if it.mode == protocol.ModeNone {
+		d.release(it)
+		return
+	}
+	if err := d.ps.Mod(it.fd, events(it.mode)); err != nil {
+		d.log.Printf("re-arm fd %d: %v", it.vmfd, err)
+		d.release(it)
+	}
+}
+
+// down clears every interest of a dead caller.
+func (d *Driver) down(pid []byte) {
+	c := d.callers[string(pid)]
+	if c == nil {
+		return
+	}
+	for _, it := range d.byVM {
+		if it.owner == c {
+			d.release(it)
+		}
+	}
+}
+
+// CloseAll releases every interest: the daemon is exiting.
+func (d *Driver) CloseAll() {
+	for _, it := range d.byVM {
+		d.release(it)
+	}
+}
+
+// release disarms an interest and closes inertd's duplicate, in that order:
+// epoll keys registrations by open file description, so closing first would
+// leave a registration behind while the VM still holds the file.
+func (d *Driver) release(it *interest) {
+	if err := d.ps.Del(it.fd); err != nil {
+		d.log.Printf("del fd %d (vm fd %d): %v", it.fd, it.vmfd, err)
+	}
+	d.closeFD(it.fd)
+	delete(d.byVM, it.vmfd)
+	delete(d.byFD, it.fd)
+	if it.owner.n--; it.owner.n == 0 {
+		delete(d.callers, string(it.owner.pid))
+	}
+	it.owner = nil
+	d.free = append(d.free, it)
+}
+
+func (d *Driver) newInterest() *interest {
+	if n := len(d.free); n > 0 {
+		it := d.free[n-1]
+		d.free = d.free[:n-1]
+		return it
+	}
+	return &interest{}
+}
+
+// hold counts one more interest for pid.
+func (d *Driver) hold(pid []byte) *caller {
+	c := d.callers[string(pid)]
+	if c == nil {
+		c = &caller{pid: append([]byte(nil), pid...)}
+		d.callers[string(c.pid)] = c
+	}
+	c.n++
+	return c
+}
+
+// sameFile reports whether two of inertd's fds refer to the same file.
+func (d *Driver) sameFile(a, b int) bool {
+	ia, err := d.files.Identity(a)
+	if err != nil {
+		return false
+	}
+	ib, err := d.files.Identity(b)
+	return err == nil && ia == ib
+}
+
+func (d *Driver) closeFD(fd int) {
+	d.cnt.FDsClosed++
+	if err := d.files.Close(fd); err != nil {
+		d.log.Printf("close fd %d: %v", fd, err)
+	}
+}
+
+func (d *Driver) closeAll(fds []int) {
+	for _, fd := range fds {
+		d.closeFD(fd)
+	}
+}
+
+func events(m protocol.Mode) pollset.Events {
+	var ev pollset.Events
+	if m&protocol.ModeRead != 0 {
+		ev |= pollset.Read
+	}
+	if m&protocol.ModeWrite != 0 {
+		ev |= pollset.Write
+	}
+	return ev
+}
+
+func modeOf(ev pollset.Events) protocol.Mode {
+	var m protocol.Mode
+	if ev&pollset.Read != 0 {
+		m |= protocol.ModeRead
+	}
+	if ev&pollset.Write != 0 {
+		m |= protocol.ModeWrite
+	}
+	return m
+}
+
+// errnoName turns an error from a syscall into the lowercase POSIX name the
+// Erlang side uses as an atom ("eperm", "emfile"); "eio" when it is not an
+// errno at all.
+func errnoName(err error) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return "eio"
+	}
+	if name := unix.ErrnoName(errno); name != "" {
+		return strings.ToLower(name)
+	}
+	return "eio"
+}

@@ -1,0 +1,80 @@
+package driver
+
+import (
+	"os"
+	"sort"
+
+	"github.com/inert-go/inert/protocol"
+)
+
+// info answers {info, Pid, Ref} with the map described in PROTOCOL.md:
+// the armed fds (sorted by fd), their modes, owners and kinds, and the
+// counters.
+func (d *Driver) info(req *protocol.Request) {
+	vmfds := make([]int64, 0, len(d.byVM))
+	for fd := range d.byVM {
+		vmfds = append(vmfds, fd)
+	}
+	sort.Slice(vmfds, func(i, j int) bool { return vmfds[i] < vmfds[j] })
+
+	b := protocol.AppendMapHeader(nil, 5)
+	b = protocol.AppendAtom(b, "version")
+	b = protocol.AppendInt(b, Version)
+	b = protocol.AppendAtom(b, "os_pid")
+	b = protocol.AppendInt(b, int64(os.Getpid()))
+	b = protocol.AppendAtom(b, "owner")
+	if d.owner == nil {
+		b = protocol.AppendAtom(b, "undefined")
+	} else {
+		b = protocol.AppendRaw(b, d.owner)
+	}
+	b = protocol.AppendAtom(b, "armed")
+	if len(vmfds) > 0 {
+		b = protocol.AppendListHeader(b, len(vmfds))
+		for _, fd := range vmfds {
+			it := d.byVM[fd]
+			kind := "fdset"
+			if it.poll {
+				kind = "poll"
+			}
+			b = protocol.AppendTupleHeader(b, 4)
+			b = protocol.AppendInt(b, it.vmfd)
+			b = protocol.AppendAtom(b, modeName(it.mode))
+			b = protocol.AppendRaw(b, it.owner.pid)
+			b = protocol.AppendAtom(b, kind)
+		}
+	}
+	b = protocol.AppendNil(b)
+	b = protocol.AppendAtom(b, "counters")
+	counters := []struct {
+		name string
+		v    uint64
+	}{
+		{"requests", d.cnt.Requests},
+		{"events", d.cnt.Events},
+		{"errors", d.cnt.Errors},
+		{"fds_received", d.cnt.FDsReceived},
+		{"fds_closed", d.cnt.FDsClosed},
+		{"dropped", d.cnt.Dropped},
+		{"frames", d.cnt.Frames},
+		{"armed", uint64(len(d.byVM))},
+	}
+	b = protocol.AppendMapHeader(b, len(counters))
+	for _, c := range counters {
+		b = protocol.AppendAtom(b, c.name)
+		b = protocol.AppendInt(b, int64(c.v))
+	}
+	d.out.Reply(req.Pid, req.Ref, b)
+}
+
+func modeName(m protocol.Mode) string {
+	switch m {
+	case protocol.ModeRead:
+		return "read"
+	case protocol.ModeWrite:
+		return "write"
+	case protocol.ModeRW:
+		return "read_write"
+	}
+	return "none"
+}

@@ -1,0 +1,406 @@
+%% @doc The process that owns inertd: it spawns the daemon as a port,
+%% connects the fd side channel, forwards the daemon's entries to the
+%% processes they are for, and restarts the daemon when it dies.
+%%
+%% Callers do not go through this process to make a request: they send
+%% straight to the side channel (see prim_inert) and get their answer from
+%% here, because every frame inertd writes arrives at the port owner. This
+%% process keeps a record of every armed interest so that a restarted
+%% daemon can be re-armed, monitors every process holding an interest so
+%% that its interests are cleared when it dies, and remembers cancelled
+%% polls so that their late answers are dropped instead of reaching a
+%% mailbox. The wire protocol is in protocol/PROTOCOL.md.
+-module(inert_srv).
+-behaviour(gen_server).
+
+-export([start_link/1, start_link/2, lookup/1, await_restart/2, cancel/3, status/1,
+         info_keys/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+-define(PROTOCOL_VERSION, 1).
+-define(START_TIMEOUT, 10000).
+-define(MAX_RESTARTS, 5).
+-define(RESTART_PERIOD_MS, 10000).
+
+-type mode() :: read | write | read_write.
+-type kind() :: fdset | {poll, reference()}.
+
+-record(st, {
+    owner :: pid(),
+    exe :: file:filename(),
+    port :: port() | undefined,
+    sock :: socket:socket() | undefined,
+    os_pid = 0 :: non_neg_integer(),
+    %% VM fd -> the interest inertd has armed for it
+    armed = #{} :: #{non_neg_integer() => {pid(), mode(), kind()}},
+    %% callers we monitor -> monitor reference
+    mons = #{} :: #{pid() => reference()},
+    %% polls cancelled after a timeout whose answers must be dropped
+    cancelled = #{} :: #{reference() => true},
+    %% callers waiting for the daemon to be restarted
+    waiters = [] :: [gen_server:from()],
+    restarts = [] :: [integer()],
+    restarts_total = 0 :: non_neg_integer()
+}).
+
+%%--------------------------------------------------------------------
+%% API
+%%--------------------------------------------------------------------
+
+%% @doc Start a private service controlled by `Owner' (linked to it).
+-spec start_link(pid()) -> {ok, pid()} | {error, term()}.
+start_link(Owner) when is_pid(Owner) ->
+    gen_server:start_link(?MODULE, Owner, []).
+
+%% @doc Start a registered service that is its own controlling process.
+-spec start_link({local, atom()}, service) -> {ok, pid()} | {error, term()}.
+start_link(Name, service) ->
+    gen_server:start_link(Name, ?MODULE, service, []).
+
+%% @doc The side channel and port of a running service, or `undefined'.
+-spec lookup(pid()) -> {socket:socket(), port()} | undefined.
+lookup(Srv) ->
+    persistent_term:get({?MODULE, Srv}, undefined).
+
+%% @doc Wait until the daemon behind `Port' has been replaced (or the
+%% service is gone). Every answer the old daemon produced has been
+%% forwarded when this returns `ok'.
+-spec await_restart(pid(), port()) -> ok | {error, closed}.
+await_restart(Srv, Port) ->
+    try
+        gen_server:call(Srv, {await_restart, Port}, infinity)
+    catch
+        exit:_ -> {error, closed}
+    end.
+
+%% @doc Cancel a poll that timed out. When this returns, no answer for
+%% `Ref' will be forwarded any more; answers forwarded before are already
+%% in the caller's mailbox.
+-spec cancel(pid(), reference(), non_neg_integer()) -> ok | {error, closed}.
+cancel(Srv, Ref, FD) ->
+    try
+        gen_server:call(Srv, {cancel, Ref, FD}, infinity)
+    catch
+        exit:_ -> {error, closed}
+    end.
+
+%% @doc What the VM side knows: daemon OS pid, restarts, armed record.
+-spec status(pid()) -> map() | {error, closed}.
+status(Srv) ->
+    try
+        gen_server:call(Srv, status, infinity)
+    catch
+        exit:_ -> {error, closed}
+    end.
+
+%% @doc The atoms inertd uses in its info reply. Listing them here puts
+%% them in the atom table when this module loads, so frames decode with
+%% binary_to_term(_, [safe]).
+-spec info_keys() -> [atom()].
+info_keys() ->
+    [version, os_pid, owner, armed, counters, requests, events, errors,
+     fds_received, fds_closed, dropped, frames, fdset, poll, none].
+
+%%--------------------------------------------------------------------
+%% gen_server callbacks
+%%--------------------------------------------------------------------
+
+-spec init(pid() | service) -> {ok, #st{}} | {stop, term()}.
+init(Owner0) ->
+    process_flag(trap_exit, true),
+    Owner = case Owner0 of
+        service -> self();
+        Pid -> Pid
+    end,
+    case spawn_inertd(#st{owner = Owner, exe = inertd_path()}) of
+        {ok, St} -> {ok, St};
+        {error, Reason} -> {stop, Reason}
+    end.
+
+-spec handle_call(term(), gen_server:from(), #st{}) ->
+    {reply, term(), #st{}} | {noreply, #st{}}.
+handle_call({await_restart, Port}, From, #st{port = Port} = St) ->
+    %% The daemon's exit has not been handled yet: answer after restart.
+    {noreply, St#st{waiters = [From | St#st.waiters]}};
+handle_call({await_restart, _OldPort}, _From, St) ->
+    {reply, ok, St};
+handle_call({cancel, Ref, FD}, _From, #st{armed = Armed} = St) ->
+    Armed1 = case Armed of
+        #{FD := {_, _, {poll, Ref}}} -> maps:remove(FD, Armed);
+        _ -> Armed
+    end,
+    ok = send(St, {cancel, Ref, FD}),
+    {reply, ok, St#st{armed = Armed1, cancelled = (St#st.cancelled)#{Ref => true}}};
+handle_call(status, _From, St) ->
+    Reply = #{
+        os_pid => St#st.os_pid,
+        owner => St#st.owner,
+        restarts => St#st.restarts_total,
+        armed => maps:size(St#st.armed),
+        monitored => maps:size(St#st.mons)
+    },
+    {reply, Reply, St};
+handle_call(_Request, _From, St) ->
+    {reply, {error, einval}, St}.
+
+-spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
+handle_cast(_Msg, St) ->
+    {noreply, St}.
+
+-spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
+handle_info({Port, {data, Frame}}, #st{port = Port} = St) ->
+    try binary_to_term(Frame, [safe]) of
+        Entries when is_list(Entries) ->
+            {noreply, lists:foldl(fun entry/2, St, Entries)};
+        Other ->
+            logger:error("inert: frame from inertd is not a list: ~p", [Other]),
+            {noreply, St}
+    catch
+        error:badarg ->
+            logger:error("inert: undecodable frame from inertd (~b bytes)", [byte_size(Frame)]),
+            {noreply, St}
+    end;
+handle_info({Port, {exit_status, Status}}, #st{port = Port} = St) ->
+    logger:warning("inert: inertd (os pid ~b) exited with status ~b; restarting",
+                   [St#st.os_pid, Status]),
+    restart(St);
+handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
+    logger:warning("inert: inertd port closed (~p); restarting", [Reason]),
+    restart(St);
+handle_info({'DOWN', _MRef, process, Pid, _}, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
+    %% A caller died: inertd clears (and closes) whatever it still holds.
+    _ = send(St, {down, Pid}),
+    Armed = maps:filter(fun(_, {P, _, _}) -> P =/= Pid end, St#st.armed),
+    {noreply, St#st{armed = Armed, mons = maps:remove(Pid, Mons)}};
+handle_info({'EXIT', Owner, Reason}, #st{owner = Owner} = St) ->
+    %% The controlling process is linked to the service, as in the
+    %% original driver: its death stops the service.
+    {stop, {shutdown, {owner_exit, Reason}}, St};
+handle_info({'EXIT', _Pid, _Reason}, St) ->
+    %% A former owner (unlinked since) or an old port.
+    {noreply, St};
+handle_info({_OldPort, _}, St) ->
+    %% Late data or exit status of a daemon already replaced.
+    {noreply, St};
+handle_info(Msg, St) ->
+    logger:notice("inert: unexpected message ~p", [Msg]),
+    {noreply, St}.
+
+-spec terminate(term(), #st{}) -> ok.
+terminate(_Reason, St) ->
+    _ = persistent_term:erase({?MODULE, self()}),
+    close_daemon(St),
+    ok.
+
+%%--------------------------------------------------------------------
+%% Entries from inertd
+%%--------------------------------------------------------------------
+
+entry({inert_read, Pid, FD}, St) ->
+    Pid ! {inert_read, self(), FD},
+    St#st{armed = drop_dir(FD, read, St#st.armed)};
+entry({inert_write, Pid, FD}, St) ->
+    Pid ! {inert_write, self(), FD},
+    St#st{armed = drop_dir(FD, write, St#st.armed)};
+entry({armed, Kind, Pid, Ref, FD, Mode}, #st{cancelled = Cancelled} = St) ->
+    case Kind =:= poll andalso is_map_key(Ref, Cancelled) of
+        true ->
+            St;
+        false ->
+            _ = (Kind =:= fdset andalso Ref =/= restore) andalso (Pid ! {Ref, ok}),
+            Rec = case Kind of
+                fdset -> {Pid, Mode, fdset};
+                poll -> {Pid, Mode, {poll, Ref}}
+            end,
+            monitor_caller(Pid, St#st{armed = (St#st.armed)#{FD => Rec}})
+    end;
+entry({polled, Pid, Ref, FD, Dir}, #st{armed = Armed, cancelled = Cancelled} = St) ->
+    Armed1 = case Armed of
+        #{FD := {_, _, {poll, Ref}}} -> maps:remove(FD, Armed);
+        _ -> Armed
+    end,
+    _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {ok, Dir}}),
+    St#st{armed = Armed1};
+entry({cleared, Pid, Ref, FD, Left}, #st{armed = Armed} = St) ->
+    Pid ! {Ref, ok},
+    Armed1 = case {Armed, Left} of
+        {#{FD := _}, none} -> maps:remove(FD, Armed);
+        {#{FD := {P, _, K}}, _} -> Armed#{FD := {P, Left, K}};
+        _ -> Armed
+    end,
+    St#st{armed = Armed1};
+entry({cancelled, Ref}, St) ->
+    St#st{cancelled = maps:remove(Ref, St#st.cancelled)};
+entry({owner, Pid, Ref, NewOwner}, #st{owner = Old} = St) ->
+    true = link(NewOwner),
+    _ = Old =:= self() orelse Old =:= NewOwner orelse unlink(Old),
+    Pid ! {Ref, ok},
+    St#st{owner = NewOwner};
+entry({error, Pid, restore, Reason}, St) ->
+    logger:warning("inert: could not re-arm an interest of ~p: ~p", [Pid, Reason]),
+    St;
+entry({error, Pid, Ref, Reason}, #st{cancelled = Cancelled} = St) ->
+    _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {error, Reason}}),
+    St;
+entry({reply, Pid, Ref, Term}, St) ->
+    Pid ! {Ref, Term},
+    St;
+entry({hello, _Owner, ?PROTOCOL_VERSION}, St) ->
+    St;
+entry(Entry, St) ->
+    logger:notice("inert: unknown entry from inertd: ~p", [Entry]),
+    St.
+
+drop_dir(FD, Dir, Armed) ->
+    case Armed of
+        #{FD := {Pid, Mode, fdset}} ->
+            case minus(Mode, Dir) of
+                none -> maps:remove(FD, Armed);
+                Left -> Armed#{FD := {Pid, Left, fdset}}
+            end;
+        _ ->
+            Armed
+    end.
+
+minus(read_write, read) -> write;
+minus(read_write, write) -> read;
+minus(Mode, Mode) -> none;
+minus(Mode, _) -> Mode.
+
+monitor_caller(Pid, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
+    St;
+monitor_caller(Pid, #st{mons = Mons} = St) ->
+    St#st{mons = Mons#{Pid => erlang:monitor(process, Pid)}}.
+
+%%--------------------------------------------------------------------
+%% The daemon
+%%--------------------------------------------------------------------
+
+%% Spawn inertd, connect the side channel, say hello as the owner.
+spawn_inertd(#st{exe = Exe, owner = Owner} = St) ->
+    try
+        Port = open_port({spawn_executable, Exe},
+                         [{args, ["-vm-pid", os:getpid()]}, {packet, 4},
+                          binary, exit_status, use_stdio]),
+        {OsPid, Path} = await_ready(Port),
+        {ok, Sock} = socket:open(local, seqpacket, default),
+        case socket:connect(Sock, #{family => local, path => Path}) of
+            ok -> ok;
+            {error, Why} -> _ = socket:close(Sock), throw({side_channel, Why})
+        end,
+        St1 = St#st{port = Port, sock = Sock, os_pid = OsPid},
+        ok = send(St1, {hello, Owner}),
+        ok = await_hello(Port, Owner),
+        persistent_term:put({?MODULE, self()}, {Sock, Port}),
+        {ok, St1}
+    catch
+        error:Error -> {error, {inertd, Error}};
+        throw:Error -> {error, {inertd, Error}}
+    end.
+
+await_ready(Port) ->
+    receive
+        {Port, {data, Frame}} ->
+            case binary_to_term(Frame, [safe]) of
+                [{ready, ?PROTOCOL_VERSION, OsPid, Path}] -> {OsPid, Path};
+                Other -> port_close_quiet(Port), throw({bad_ready, Other})
+            end;
+        {Port, {exit_status, Status}} ->
+            throw({exit_status, Status})
+    after ?START_TIMEOUT ->
+        port_close_quiet(Port),
+        throw(ready_timeout)
+    end.
+
+await_hello(Port, Owner) ->
+    receive
+        {Port, {data, Frame}} ->
+            case binary_to_term(Frame, [safe]) of
+                [{hello, Owner, ?PROTOCOL_VERSION}] -> ok;
+                Other -> port_close_quiet(Port), throw({bad_hello, Other})
+            end;
+        {Port, {exit_status, Status}} ->
+            throw({exit_status, Status})
+    after ?START_TIMEOUT ->
+        port_close_quiet(Port),
+        throw(hello_timeout)
+    end.
+
+%% inertd died: start a new one and re-arm every recorded interest, so
+%% callers see a delay and not a lost wake-up.
+restart(#st{restarts = Restarts} = St0) ->
+    Now = erlang:monotonic_time(millisecond),
+    Recent = [T || T <- Restarts, Now - T < ?RESTART_PERIOD_MS],
+    close_daemon(St0),
+    St = St0#st{port = undefined, sock = undefined, cancelled = #{},
+                restarts = [Now | Recent],
+                restarts_total = St0#st.restarts_total + 1},
+    case length(Recent) >= ?MAX_RESTARTS of
+        true ->
+            {stop, {inertd, too_many_restarts}, St};
+        false ->
+            case spawn_inertd(St) of
+                {ok, St1} ->
+                    St2 = rearm(St1),
+                    _ = [gen_server:reply(From, ok) || From <- St2#st.waiters],
+                    {noreply, St2#st{waiters = []}};
+                {error, Reason} ->
+                    {stop, Reason, St}
+            end
+    end.
+
+rearm(#st{armed = Armed} = St) ->
+    maps:fold(fun rearm/3, St, Armed).
+
+rearm(FD, {Pid, Mode, Kind}, St) ->
+    {Req, Ref} = case Kind of
+        fdset -> {{fdset, Pid, restore, FD, Mode}, restore};
+        {poll, R} -> {{poll, Pid, R, FD, Mode}, R}
+    end,
+    case prim_inert:send_request(St#st.sock, Req, FD) of
+        ok ->
+            St;
+        {error, Reason} ->
+            %% The VM closed the fd while the daemon was down.
+            _ = Ref =:= restore orelse (Pid ! {Ref, {error, Reason}}),
+            St#st{armed = maps:remove(FD, St#st.armed)}
+    end.
+
+send(#st{sock = undefined}, _Req) ->
+    ok;
+send(#st{sock = Sock}, Req) ->
+    case socket:send(Sock, term_to_binary(Req)) of
+        ok -> ok;
+        {error, Reason} ->
+            %% The daemon is going away; its exit is handled when it comes.
+            logger:notice("inert: side channel send ~p: ~p", [element(1, Req), Reason]),
+            ok
+    end.
+
+%% The port first: inertd's stdin reaches EOF, its normal way out.
+close_daemon(#st{port = Port, sock = Sock}) ->
+    _ = Port =:= undefined orelse port_close_quiet(Port),
+    _ = Sock =:= undefined orelse socket:close(Sock),
+    ok.
+
+port_close_quiet(Port) ->
+    try
+        erlang:port_close(Port)
+    catch
+        error:badarg -> true
+    end.
+
+%% priv/inertd of the application; $INERTD overrides it.
+inertd_path() ->
+    case os:getenv("INERTD") of
+        false ->
+            Priv = case code:priv_dir(inert) of
+                {error, bad_name} ->
+                    filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
+                Dir ->
+                    Dir
+            end,
+            filename:join(Priv, "inertd");
+        Path ->
+            Path
+    end.

@@ -1,0 +1,26 @@
+%% @doc Supervisor of the shared inert service (registered as `inert').
+%%
+%% The service restarts inertd itself when the daemon dies, so its pid, the
+%% PollId, survives daemon restarts; the supervisor only restarts the
+%% service when the service process itself fails.
+-module(inert_sup).
+-behaviour(supervisor).
+
+-export([start_link/0, init/1]).
+
+-spec start_link() -> {ok, pid()} | ignore | {error, term()}.
+start_link() ->
+    supervisor:start_link({local, ?MODULE}, ?MODULE, []).
+
+-spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
+init([]) ->
+    Flags = #{strategy => one_for_one, intensity => 5, period => 10},
+    Child = #{
+        id => inert,
+        start => {inert_srv, start_link, [{local, inert}, service]},
+        restart => permanent,
+        shutdown => 5000,
+        type => worker,
+        modules => [inert_srv]
+    },
+    {ok, {Flags, [Child]}}.

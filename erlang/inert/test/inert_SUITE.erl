@@ -1,0 +1,578 @@
+%% The inert contract (SPEC §2–4) end to end: the real inertd, real sockets
+%% on 127.0.0.1. One case per promise; each name says what it proves.
+-module(inert_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+-export([
+    fdset_sends_one_message_then_disarms/1,
+    second_fdset_by_same_caller_replaces_mode/1,
+    read_write_delivers_both_messages/1,
+    fdset_by_another_process_is_ebusy/1,
+    fdclr_by_any_process_unlocks/1,
+    lock_is_released_after_delivery/1,
+    dead_owner_never_holds_the_lock/1,
+    dead_callers_interests_are_cleared/1,
+    poll_returns_the_ready_direction/1,
+    poll_timeout_leaves_nothing_armed_and_no_message/1,
+    poll_race_with_zero_timeout_leaves_no_message/1,
+    bad_fd_is_ebadf/1,
+    bad_mode_or_option_is_einval/1,
+    fd_refused_by_epoll_is_an_error_not_a_crash/1,
+    closed_after_stop/1,
+    controlling_process_through_a_ring/1,
+    controlling_process_only_by_owner/1,
+    pollid_is_stable_and_in_every_message/1,
+    info_reports_armed_fds_and_counters/1,
+    fd_is_released_after_fdclr/1,
+    fd_is_released_after_delivery/1,
+    two_hundred_processes_poll_at_once/1,
+    two_thousand_fds_each_reported_exactly_once/1,
+    vm_exit_takes_inertd_with_it/1,
+    kill_inertd_rearms_with_same_pollid/1,
+    original_inert_code_runs_unchanged/1
+]).
+
+suite() ->
+    [{timetrap, {seconds, 60}}].
+
+all() ->
+    [
+        fdset_sends_one_message_then_disarms,
+        second_fdset_by_same_caller_replaces_mode,
+        read_write_delivers_both_messages,
+        fdset_by_another_process_is_ebusy,
+        fdclr_by_any_process_unlocks,
+        lock_is_released_after_delivery,
+        dead_owner_never_holds_the_lock,
+        dead_callers_interests_are_cleared,
+        poll_returns_the_ready_direction,
+        poll_timeout_leaves_nothing_armed_and_no_message,
+        poll_race_with_zero_timeout_leaves_no_message,
+        bad_fd_is_ebadf,
+        bad_mode_or_option_is_einval,
+        fd_refused_by_epoll_is_an_error_not_a_crash,
+        closed_after_stop,
+        controlling_process_through_a_ring,
+        controlling_process_only_by_owner,
+        pollid_is_stable_and_in_every_message,
+        info_reports_armed_fds_and_counters,
+        fd_is_released_after_fdclr,
+        fd_is_released_after_delivery,
+        two_hundred_processes_poll_at_once,
+        two_thousand_fds_each_reported_exactly_once,
+        vm_exit_takes_inertd_with_it,
+        kill_inertd_rearms_with_same_pollid,
+        original_inert_code_runs_unchanged
+    ].
+
+init_per_suite(Config) ->
+    ok = inert:start(),
+    Config.
+
+end_per_suite(Config) ->
+    ok = inert:stop(),
+    Config.
+
+init_per_testcase(_Case, Config) ->
+    ok = inert:start(),
+    Config.
+
+end_per_testcase(_Case, _Config) ->
+    flush_mailbox(),
+    ok.
+
+%%--------------------------------------------------------------------
+%% SPEC §2: one-shot interests
+%%--------------------------------------------------------------------
+
+fdset_sends_one_message_then_disarms(_Config) ->
+    {Rx, FD, Tx} = udp_pair(),
+    ok = inert:fdset(FD, read),
+    ok = send_to(Tx, Rx),
+    PollId = inert:pollid(),
+    receive {inert_read, PollId, FD} -> ok after 5000 -> ct:fail(no_event) end,
+    %% Still readable, but disarmed: the daemon has nothing armed and no
+    %% second message comes.
+    await_armed(0),
+    refute_message({inert_read, PollId, FD}),
+    close_all([Rx, Tx]).
+
+second_fdset_by_same_caller_replaces_mode(_Config) ->
+    %% As the original's inert_stateless_fdset: read_write, then write
+    %% only: a readable fd sends no inert_read.
+    {ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+    {ok, Port} = inet:port(L),
+    {ok, FD} = inet:getfd(L),
+    ok = inert:fdset(FD, read_write),
+    ok = inert:fdset(FD, [{mode, write}]),
+    {ok, C} = gen_tcp:connect({127,0,0,1}, Port, [binary]),
+    ok = gen_tcp:close(C),
+    [#{mode := write}] = armed_entries(FD),
+    refute_message({inert_read, '_', FD}),
+    ok = inert:fdset(FD, read),
+    receive {inert_read, _, FD} -> ok after 5000 -> ct:fail(no_read_after_reset) end,
+    gen_tcp:close(L).
+
+read_write_delivers_both_messages(_Config) ->
+    {Rx, FD, Tx} = udp_pair(),
+    ok = send_to(Tx, Rx),
+    await_readable(Rx),
+    ok = inert:fdset(FD, read_write),
+    Got = lists:sort([receive {Tag, _, FD} -> Tag after 5000 -> ct:fail({missing, N}) end
+                      || N <- [1, 2]]),
+    [inert_read, inert_write] = Got,
+    await_armed(0),
+    close_all([Rx, Tx]).
+
+%%--------------------------------------------------------------------
+%% SPEC §2: ownership
+%%--------------------------------------------------------------------
+
+fdset_by_another_process_is_ebusy(_Config) ->
+    {Rx, FD, Tx} = udp_pair(),
+    ok = inert:fdset(FD),
+    {error, ebusy} = in_other_process(fun() -> inert:fdset(FD) end),
+    {error, ebusy} = in_other_process(fun() -> inert:poll(FD, read, 100) end),
+    %% The owner may re-arm its own fd.
+    ok = inert:fdset(FD, write),
+    ok = inert:fdclr(FD),
+    close_all([Rx, Tx]).
+
+fdclr_by_any_process_unlocks(_Config) ->
+    {Rx, FD, Tx} = udp_pair(),
+    ok = inert:fdset(FD),
+    ok = in_other_process(fun() -> ok = inert:fdclr(FD), inert:fdset(FD) end),
+    %% That process has exited: the fd is unlocked again.
+    await_armed(0),
+    ok = inert:fdset(FD),
+    ok = inert:fdclr(FD),
+    close_all([Rx, Tx]).
+
+lock_is_released_after_delivery(_Config) ->
+    {Rx, FD, Tx} = udp_pair(),
+    Self = self(),
+    Owner = spawn(fun() ->
+        ok = inert:fdset(FD),
+        Self ! armed,
+        receive {inert_read, _, FD} -> Self ! delivered end,
+        receive stop -> ok end
+    end),
+    receive armed -> ok end,
+    ok = send_to(Tx, Rx),
+    receive delivered -> ok after 5000 -> ct:fail(no_delivery) end,
+    %% The owner is alive and got its message: the lock is gone at once.
+    ok = inert:fdset(FD),
+    ok = inert:fdclr(FD),
+    Owner ! stop,
+    close_all([Rx, Tx]).
+
+dead_owner_never_holds_the_lock(_Config) ->
+    %% Once the death is observable (a monitor fired), fdset succeeds at
+    %% once: no retry, no sleep. Repeated to give a race room to show.
+    {Rx, FD, Tx} = udp_pair(),
+    Self = self(),
+    [begin
+         Owner = spawn(fun() -> ok = inert:fdset(FD), Self ! armed, receive never -> ok end end),
+         receive armed -> ok end,
+         MRef = erlang:monitor(process, Owner),
+         exit(Owner, kill),
+         receive {'DOWN', MRef, process, Owner, _} -> ok end,
+         ok = inert:fdset(FD),
+         ok = inert:fdclr(FD)
+     end || _ <- lists:seq(1, 50)],
+    close_all([Rx, Tx]).
+
+dead_callers_interests_are_cleared(_Config) ->
+    Pairs = [udp_pair() || _ <- lists:seq(1, 5)],
+    Self = self(),
+    Pid = spawn(fun() ->
+        [ok = inert:fdset(FD, read_write) || {_, FD, _} <- Pairs],
+        Self ! armed,
+        receive never -> ok end
+    end),
+    receive armed -> ok end,
+    %% read_write on UDP: write fires at once; read stays armed.
+    await_armed(5),
+    exit(Pid, kill),
+    await_armed(0),
+    close_all(lists:append([[Rx, Tx] || {Rx, _, Tx} <- Pairs])).
+
+%%--------------------------------------------------------------------
+%% SPEC §2: poll
+%%--------------------------------------------------------------------
+
+poll_returns_the_ready_direction(_Config) ->
+    {Rx, FD, Tx} = udp_pair(),
+    {ok, write} = inert:poll(FD, write),
+    {ok, write} = inert:poll(FD, [{mode, write}, {timeout, 1000}]),
+    ok = send_to(Tx, Rx),
+    {ok, read} = inert:poll(FD),
+    {ok, read} = inert:poll(FD, read, 1000),
+    {ok, read} = prim_inert:poll(inert, FD, [{mode, read}]),
+    await_armed(0),
+    close_all([Rx, Tx]).
+
+poll_timeout_leaves_nothing_armed_and_no_message(_Config) ->
+    {ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+    {ok, FD} = inet:getfd(L),
+    T0 = erlang:monotonic_time(millisecond),
+    {error, timeout} = inert:poll(FD, read, 50),
+    Elapsed = erlang:monotonic_time(millisecond) - T0,
+    ?assert(Elapsed >= 50),
+    ?assert(Elapsed < 2000),
+    %% Nothing armed: info is answered after the cancel was handled.
+    #{armed := []} = inert:info(),
+    %% Another process may arm it right away.
+    ok = in_other_process(fun() -> R = inert:fdset(FD), ok = inert:fdclr(FD), R end),
+    refute_message('_'),
+    gen_tcp:close(L).
+
+poll_race_with_zero_timeout_leaves_no_message(_Config) ->
+    %% As the original's inert_poll_race_timeout, without the race: a UDP
+    %% socket is always writable, so each poll may or may not win.
+    {ok, S} = gen_udp:open(0, [{ip, {127,0,0,1}}, {active, false}]),
+    {ok, FD} = inet:getfd(S),
+    Results = [inert:poll(FD, read_write, 0) || _ <- lists:seq(1, 1000)],
+    [] = [R || R <- Results, R =/= {ok, write}, R =/= {error, timeout}],
+    refute_message('_'),
+    #{armed := []} = inert:info(),
+    gen_udp:close(S).
+
+%%--------------------------------------------------------------------
+%% SPEC §2: bad input returns, never crashes
+%%--------------------------------------------------------------------
+
+bad_fd_is_ebadf(_Config) ->
+    %% The original's inert_badfd, plus non-integers and huge numbers.
+    [{error, ebadf} = inert:fdset(FD) || FD <- [-1, 127, 128, 10000, 1 bsl 40, foo, "7", 1.0]],
+    {error, ebadf} = inert:poll(-1),
+    {error, ebadf} = inert:poll(10000, read, 10),
+    {error, ebadf} = inert:fdclr(10000),
+    %% A closed fd.
+    {ok, S} = gen_udp:open(0, [{ip, {127,0,0,1}}]),
+    {ok, FD} = inet:getfd(S),
+    ok = gen_udp:close(S),
+    {error, ebadf} = inert:fdset(FD),
+    %% The service is still serving.
+    {Rx, FD2, Tx} = udp_pair(),
+    {ok, write} = inert:poll(FD2, write),
+    close_all([Rx, Tx]).
+
+bad_mode_or_option_is_einval(_Config) ->
+    {Rx, FD, Tx} = udp_pair(),
+    [{error, einval} = inert:fdset(FD, M)
+     || M <- [readwrite, 7, [{mode, sideways}], [{bogus, 1}], [{timeout, -1}], {mode, read}]],
+    {error, einval} = inert:poll(FD, sideways),
+    {error, einval} = inert:poll(FD, read, -5),
+    {error, einval} = inert:poll(FD, read, soon),
+    {error, einval} = inert:fdclr(FD, [{mode, none}]),
+    {error, einval} = prim_inert:controlling_process(inert, not_a_pid),
+    #{armed := []} = inert:info(),
+    close_all([Rx, Tx]).
+
+fd_refused_by_epoll_is_an_error_not_a_crash(Config) ->
+    %% A regular file: epoll refuses it (EPERM); the daemon goes on.
+    Path = filename:join(?config(priv_dir, Config), "regular"),
+    ok = file:write_file(Path, <<"x">>),
+    {ok, File} = file:open(Path, [read, raw]),
+    {error, eperm} = inert:fdset(vm_fd_of(Path)),
+    ok = file:close(File),
+    {Rx, FD, Tx} = udp_pair(),
+    {ok, write} = inert:poll(FD, write),
+    close_all([Rx, Tx]).
+
+closed_after_stop(_Config) ->
+    %% As the original's inert_error_closed, for both layers.
+    PollId = prim_inert:start(),
+    ok = prim_inert:stop(PollId),
+    {error, closed} = prim_inert:poll(PollId, 1),
+    {error, closed} = prim_inert:fdset(PollId, 1),
+    {error, closed} = prim_inert:fdclr(PollId, 1),
+    ok = inert:stop(),
+    {error, closed} = inert:fdset(1),
+    {error, closed} = inert:poll(1, read, 10),
+    {error, closed} = inert:info(),
+    undefined = inert:pollid(),
+    ok = inert:start().
+
+%%--------------------------------------------------------------------
+%% SPEC §2: controlling process, pollid, info
+%%--------------------------------------------------------------------
+
+controlling_process_through_a_ring(_Config) ->
+    %% As the original's inert_controlling_process.
+    PollId = prim_inert:start(),
+    {ok, Socket} = gen_udp:open(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+    {ok, FD} = inet:getfd(Socket),
+    ring(PollId, self(), FD, 0),
+    Result = receive
+        inert_controlling_process ->
+            N = prim_inert:poll(PollId, FD, write),
+            gen_udp:close(Socket),
+            N
+    after 10000 -> ct:fail(ring_timeout)
+    end,
+    {ok, write} = Result,
+    ok = prim_inert:stop(PollId).
+
+ring(PollId, Parent, _FD, 3) ->
+    ok = prim_inert:controlling_process(PollId, Parent),
+    Parent ! inert_controlling_process;
+ring(PollId, Parent, FD, N) ->
+    {ok, write} = prim_inert:poll(PollId, FD, write),
+    Pid = spawn(fun() -> ring(PollId, Parent, FD, N + 1) end),
+    ok = prim_inert:controlling_process(PollId, Pid).
+
+controlling_process_only_by_owner(_Config) ->
+    PollId = prim_inert:start(),
+    {error, not_owner} = in_other_process(
+        fun() -> prim_inert:controlling_process(PollId, self()) end),
+    %% The owner is linked to the service: its death stops it.
+    Self = self(),
+    Heir = spawn(fun() -> receive go -> exit(done) end end),
+    ok = prim_inert:controlling_process(PollId, Heir),
+    {error, not_owner} = prim_inert:controlling_process(PollId, Self),
+    MRef = erlang:monitor(process, PollId),
+    Heir ! go,
+    receive {'DOWN', MRef, process, PollId, _} -> ok after 5000 -> ct:fail(service_survived_owner) end,
+    {error, closed} = prim_inert:poll(PollId, 1, read, 10).
+
+pollid_is_stable_and_in_every_message(_Config) ->
+    PollId = inert:pollid(),
+    true = is_pid(PollId),
+    {Rx, FD, Tx} = udp_pair(),
+    ok = inert:fdset(FD, write),
+    receive {inert_write, PollId, FD} -> ok after 5000 -> ct:fail(no_write) end,
+    PollId = inert:pollid(),
+    close_all([Rx, Tx]).
+
+info_reports_armed_fds_and_counters(_Config) ->
+    {Rx, FD, Tx} = udp_pair(),
+    ok = inert:fdset(FD, read),
+    Self = self(),
+    #{armed := Armed, counters := C, os_pid := OsPid, version := 1,
+      service := #{restarts := _}} = inert:info(),
+    [{FD, read, Self, fdset}] = [A || {F, _, _, _} = A <- Armed, F =:= FD],
+    true = is_integer(OsPid) andalso OsPid > 0,
+    #{requests := R, events := _, fds_received := _, fds_closed := _} = C,
+    true = R > 0,
+    ok = inert:fdclr(FD),
+    close_all([Rx, Tx]).
+
+%%--------------------------------------------------------------------
+%% SPEC §3: inertd closes its copy
+%%--------------------------------------------------------------------
+
+fd_is_released_after_fdclr(_Config) ->
+    {Server, Client} = tcp_pair(),
+    {ok, FD} = inet:getfd(Server),
+    ok = inert:fdset(FD, read),
+    ok = inert:fdclr(FD),
+    ok = gen_tcp:close(Server),
+    %% If inertd still held a duplicate, no FIN would be sent.
+    {error, closed} = gen_tcp:recv(Client, 0, 5000).
+
+fd_is_released_after_delivery(_Config) ->
+    {Server, Client} = tcp_pair(),
+    {ok, FD} = inet:getfd(Server),
+    ok = inert:fdset(FD, write),
+    receive {inert_write, _, FD} -> ok after 5000 -> ct:fail(no_write) end,
+    ok = gen_tcp:close(Server),
+    {error, closed} = gen_tcp:recv(Client, 0, 5000).
+
+%%--------------------------------------------------------------------
+%% Scale
+%%--------------------------------------------------------------------
+
+two_hundred_processes_poll_at_once(_Config) ->
+    Self = self(),
+    N = 200,
+    Pairs = [udp_pair() || _ <- lists:seq(1, N)],
+    Pids = [spawn_link(fun() ->
+                Self ! {polling, self()},
+                Self ! {polled, self(), inert:poll(FD, read, 10000)}
+            end) || {_, FD, _} <- Pairs],
+    [receive {polling, P} -> ok end || P <- Pids],
+    [ok = send_to(Tx, Rx) || {Rx, _, Tx} <- Pairs],
+    [receive {polled, P, R} -> {ok, read} = R after 15000 -> ct:fail({no_poll_result, P}) end
+     || P <- Pids],
+    close_all(lists:append([[Rx, Tx] || {Rx, _, Tx} <- Pairs])).
+
+two_thousand_fds_each_reported_exactly_once(_Config) ->
+    N = 2000,
+    {ok, Tx} = gen_udp:open(0, [{ip, {127,0,0,1}}]),
+    Rxs = [begin
+               {ok, S} = gen_udp:open(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+               {ok, FD} = inet:getfd(S),
+               ok = inert:fdset(FD, read),
+               {S, FD}
+           end || _ <- lists:seq(1, N)],
+    #{armed := Armed} = inert:info(),
+    N = length(Armed),
+    [ok = send_to(Tx, S) || {S, _} <- Rxs],
+    Want = lists:sort([FD || {_, FD} <- Rxs]),
+    Got = lists:sort([receive {inert_read, _, FD} -> FD after 10000 -> ct:fail({missing, I}) end
+                      || I <- lists:seq(1, N)]),
+    Want = Got,
+    %% info is answered after every event emitted before it: a duplicate
+    %% would already be in the mailbox.
+    #{armed := []} = inert:info(),
+    refute_message({inert_read, '_', '_'}),
+    close_all([Tx | [S || {S, _} <- Rxs]]).
+
+%%--------------------------------------------------------------------
+%% SPEC §4: failures
+%%--------------------------------------------------------------------
+
+vm_exit_takes_inertd_with_it(_Config) ->
+    %% A second VM (no distribution: peer over stdio) starts inert; kill -9
+    %% of that VM must take its inertd along, checked by OS pid.
+    {ok, Peer, _} = peer:start_link(#{connection => standard_io,
+                                   args => ["-pa" | code:get_path()]}),
+    ok = peer:call(Peer, inert, start, []),
+    #{os_pid := DaemonPid} = peer:call(Peer, inert, info, []),
+    VmPid = peer:call(Peer, os, getpid, []),
+    true = os_pid_alive(DaemonPid),
+    unlink(Peer),
+    _ = os:cmd("kill -9 " ++ VmPid),
+    ok = await(fun() -> not os_pid_alive(DaemonPid) end, 5000).
+
+kill_inertd_rearms_with_same_pollid(_Config) ->
+    PollId = inert:pollid(),
+    Pairs = [udp_pair() || _ <- lists:seq(1, 20)],
+    [ok = inert:fdset(FD, read) || {_, FD, _} <- Pairs],
+    #{os_pid := Old} = inert:info(),
+    _ = os:cmd("kill -9 " ++ integer_to_list(Old)),
+    %% A poll started now waits for the new daemon and honours its timeout.
+    {Rx1, FD1, Tx1} = udp_pair(),
+    {error, timeout} = inert:poll(FD1, read, 100),
+    #{os_pid := New, armed := Armed, service := #{restarts := Restarts}} = inert:info(),
+    true = New =/= Old,
+    true = Restarts >= 1,
+    20 = length(Armed),
+    PollId = inert:pollid(),
+    [ok = send_to(Tx, Rx) || {Rx, _, Tx} <- Pairs],
+    [receive {inert_read, PollId, FD} -> ok after 5000 -> ct:fail({lost_wakeup, FD}) end
+     || {_, FD, _} <- Pairs],
+    #{armed := []} = inert:info(),
+    refute_message({inert_read, '_', '_'}),
+    close_all([Rx1, Tx1 | lists:append([[Rx, Tx] || {Rx, _, Tx} <- Pairs])]).
+
+%%--------------------------------------------------------------------
+%% Compatibility: the original's example code, unchanged
+%%--------------------------------------------------------------------
+
+original_inert_code_runs_unchanged(_Config) ->
+    %% From the seed README: fdset on two listening sockets, then connect.
+    {ok, Sock1} = gen_tcp:listen(0, [binary, {active, false}]),
+    {ok, Sock2} = gen_tcp:listen(0, [binary, {active, false}]),
+    {ok, Port1} = inet:port(Sock1),
+    {ok, Port2} = inet:port(Sock2),
+    {ok, FD1} = inet:getfd(Sock1),
+    {ok, FD2} = inet:getfd(Sock2),
+    ok = inert:fdset(FD1),
+    ok = inert:fdset(FD2),
+    {ok, C1} = gen_tcp:connect("localhost", Port1, []),
+    {ok, C2} = gen_tcp:connect("localhost", Port2, []),
+    gen_tcp:close(C1),
+    gen_tcp:close(C2),
+    ok = receive
+        {inert_read, _, FD1} ->
+            inert:fdclr(FD1),
+            receive
+                {inert_read, _, FD2} ->
+                    inert:fdclr(FD2)
+            end
+    end,
+    gen_tcp:close(Sock1),
+    gen_tcp:close(Sock2).
+
+%%--------------------------------------------------------------------
+%% Helpers
+%%--------------------------------------------------------------------
+
+udp_pair() ->
+    {ok, Rx} = gen_udp:open(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+    {ok, FD} = inet:getfd(Rx),
+    {ok, Tx} = gen_udp:open(0, [binary, {ip, {127,0,0,1}}]),
+    {Rx, FD, Tx}.
+
+send_to(Tx, Rx) ->
+    {ok, Port} = inet:port(Rx),
+    gen_udp:send(Tx, {127,0,0,1}, Port, <<"ping">>).
+
+await_readable(Rx) ->
+    {ok, FD} = inet:getfd(Rx),
+    {ok, read} = inert:poll(FD, read, 5000).
+
+tcp_pair() ->
+    {ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+    {ok, Port} = inet:port(L),
+    {ok, Client} = gen_tcp:connect({127,0,0,1}, Port, [binary, {active, false}]),
+    {ok, Server} = gen_tcp:accept(L, 5000),
+    ok = gen_tcp:close(L),
+    {Server, Client}.
+
+close_all(Sockets) ->
+    [catch gen_udp:close(S) || S <- Sockets],
+    ok.
+
+in_other_process(Fun) ->
+    Self = self(),
+    Ref = make_ref(),
+    spawn(fun() -> Self ! {Ref, Fun()} end),
+    receive {Ref, R} -> R after 10000 -> ct:fail(other_process_timeout) end.
+
+armed_entries(FD) ->
+    #{armed := Armed} = inert:info(),
+    [#{mode => M, owner => P, kind => K} || {F, M, P, K} <- Armed, F =:= FD].
+
+%% The daemon's armed count reaches N (it follows deaths asynchronously).
+await_armed(N) ->
+    ok = await(fun() -> #{armed := A} = inert:info(), length(A) =:= N end, 5000).
+
+await(Fun, Ms) when Ms =< 0 ->
+    case Fun() of
+        true -> ok;
+        false -> ct:fail(condition_not_reached)
+    end;
+await(Fun, Ms) ->
+    case Fun() of
+        true -> ok;
+        false -> receive after 10 -> await(Fun, Ms - 10) end
+    end.
+
+%% Fails if a message matching Pattern (with '_' wildcards) is in the
+%% mailbox. Callers first make a round trip through the service (info) so
+%% that anything already sent has arrived.
+refute_message(Pattern) ->
+    _ = inert:info(),
+    {messages, Msgs} = process_info(self(), messages),
+    case [M || M <- Msgs, matches(Pattern, M)] of
+        [] -> ok;
+        Stray -> ct:fail({stray_messages, Stray})
+    end.
+
+matches('_', _) -> true;
+matches(P, M) when is_tuple(P), is_tuple(M), tuple_size(P) =:= tuple_size(M) ->
+    lists:all(fun({A, B}) -> matches(A, B) end,
+              lists:zip(tuple_to_list(P), tuple_to_list(M)));
+matches(P, M) -> P =:= M.
+
+flush_mailbox() ->
+    receive _ -> flush_mailbox() after 0 -> ok end.
+
+os_pid_alive(Pid) ->
+    os:cmd("kill -0 " ++ integer_to_list(Pid) ++ " 2>/dev/null && echo yes") =:= "yes\n".
+
+%% The VM's fd number for an open file, read from /proc.
+vm_fd_of(Path) ->
+    Dir = "/proc/" ++ os:getpid() ++ "/fd",
+    {ok, Names} = file:list_dir(Dir),
+    [FD | _] = [list_to_integer(N) || N <- Names,
+                                      file:read_link(filename:join(Dir, N)) =:= {ok, Path}],
+    FD.

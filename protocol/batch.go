@@ -1,0 +1,152 @@
+package protocol
+
+import "encoding/binary"
+
+// batchHead is the frame prefix Bytes patches: the {packet,4} length, the
+// version byte, and the LIST_EXT header with its element count.
+const batchHead = 4 + 1 + 1 + 4
+
+// Batch builds one stdout frame: a {packet,4} length, then the list of
+// entries of PROTOCOL.md as one term. There is one method per entry; Pid,
+// Ref, Owner and NewOwner arguments are raw terms as ParseRequest returns
+// them and are copied in byte for byte. Once the buffer has grown to the
+// largest frame, adding an entry does not allocate. The zero Batch is
+// empty and ready to use.
+type Batch struct {
+	buf []byte // batchHead placeholder, then the entries; no tail
+	n   int    // entries in buf
+}
+
+// Reset empties b and keeps its buffer.
+func (b *Batch) Reset() { b.buf, b.n = b.buf[:0], 0 }
+
+// Len returns the number of entries in b.
+func (b *Batch) Len() int { return b.n }
+
+// Bytes returns the whole frame, ready for one write(2), or nil when b
+// has no entries. The frame aliases b's buffer: it stays valid until b
+// is changed.
+func (b *Batch) Bytes() []byte {
+	if b.n == 0 {
+		return nil
+	}
+	frame := AppendNil(b.buf) // the list's tail
+	binary.BigEndian.PutUint32(frame[0:], uint32(len(frame)-4))
+	frame[4], frame[5] = tagVersion, tagList
+	binary.BigEndian.PutUint32(frame[6:], uint32(b.n))
+	b.buf = frame[:len(frame)-1]
+	return frame
+}
+
+// Append returns b's buffer to append one entry to with the Append*
+// encoders, for entries without a method here (such as the map of an
+// info reply; see Reply for a pre-encoded term). Hand the result to
+// Commit; until then the entry is not part of the frame.
+func (b *Batch) Append() []byte {
+	if len(b.buf) == 0 {
+		b.buf = append(b.buf, make([]byte, batchHead)...) // patched by Bytes
+	}
+	return b.buf
+}
+
+// Commit adds the entry appended to the buffer Append returned. buf must
+// be that buffer with exactly one term appended.
+func (b *Batch) Commit(buf []byte) {
+	b.buf = buf
+	b.n++
+}
+
+// entry starts an entry: a tuple of arity elements whose first is tag.
+func (b *Batch) entry(arity int, tag string) []byte {
+	return AppendAtom(AppendTupleHeader(b.Append(), arity), tag)
+}
+
+// Ready adds {ready, Version, OsPid, Path}, Path as a binary.
+func (b *Batch) Ready(version, osPid int, path string) {
+	buf := b.entry(4, "ready")
+	buf = AppendInt(buf, int64(version))
+	buf = AppendInt(buf, int64(osPid))
+	b.Commit(appendBinaryString(buf, path))
+}
+
+// Hello adds {hello, Owner, Version}.
+func (b *Batch) Hello(owner []byte, version int) {
+	buf := AppendRaw(b.entry(3, "hello"), owner)
+	b.Commit(AppendInt(buf, int64(version)))
+}
+
+// Armed adds {armed, fdset, Pid, Ref, FD, Mode}, or {armed, poll, ...}
+// when poll is true.
+func (b *Batch) Armed(poll bool, pid, ref []byte, fd int64, m Mode) {
+	kind := "fdset"
+	if poll {
+		kind = "poll"
+	}
+	buf := AppendAtom(b.entry(6, "armed"), kind)
+	buf = AppendRaw(AppendRaw(buf, pid), ref)
+	buf = AppendInt(buf, fd)
+	b.Commit(AppendAtom(buf, modeAtom(m)))
+}
+
+// Event adds {inert_read, Pid, FD} or {inert_write, Pid, FD}. dir must be
+// ModeRead or ModeWrite; anything else is a bug in the caller and panics.
+func (b *Batch) Event(dir Mode, pid []byte, fd int64) {
+	var tag string
+	switch dir {
+	case ModeRead:
+		tag = "inert_read"
+	case ModeWrite:
+		tag = "inert_write"
+	default:
+		panic("protocol: Batch.Event: dir is not ModeRead or ModeWrite")
+	}
+	buf := AppendRaw(b.entry(3, tag), pid)
+	b.Commit(AppendInt(buf, fd))
+}
+
+// Polled adds {polled, Pid, Ref, FD, Dir}.
+func (b *Batch) Polled(pid, ref []byte, fd int64, dir Mode) {
+	buf := AppendRaw(AppendRaw(b.entry(5, "polled"), pid), ref)
+	buf = AppendInt(buf, fd)
+	b.Commit(AppendAtom(buf, modeAtom(dir)))
+}
+
+// Cleared adds {cleared, Pid, Ref, FD, Left}; Left is none when left is
+// ModeNone.
+func (b *Batch) Cleared(pid, ref []byte, fd int64, left Mode) {
+	buf := AppendRaw(AppendRaw(b.entry(5, "cleared"), pid), ref)
+	buf = AppendInt(buf, fd)
+	b.Commit(AppendAtom(buf, modeAtom(left)))
+}
+
+// Cancelled adds {cancelled, Ref}.
+func (b *Batch) Cancelled(ref []byte) {
+	b.Commit(AppendRaw(b.entry(2, "cancelled"), ref))
+}
+
+// Owner adds {owner, Pid, Ref, NewOwner}.
+func (b *Batch) Owner(pid, ref, newOwner []byte) {
+	buf := AppendRaw(AppendRaw(b.entry(4, "owner"), pid), ref)
+	b.Commit(AppendRaw(buf, newOwner))
+}
+
+// Error adds {error, Pid, Ref, Reason} with Reason the atom reason
+// (ebadf, einval, not_owner, ...).
+func (b *Batch) Error(pid, ref []byte, reason string) {
+	buf := AppendRaw(AppendRaw(b.entry(4, "error"), pid), ref)
+	b.Commit(AppendAtom(buf, reason))
+}
+
+// Busy adds {error, Pid, Ref, {ebusy, Owner}}: FD is held by Owner.
+func (b *Batch) Busy(pid, ref, owner []byte) {
+	buf := AppendRaw(AppendRaw(b.entry(4, "error"), pid), ref)
+	buf = AppendAtom(AppendTupleHeader(buf, 2), "ebusy")
+	b.Commit(AppendRaw(buf, owner))
+}
+
+// Reply adds {reply, Pid, Ref, Term}; term is already encoded, without a
+// version byte. To build Term in place instead, use Append and Commit.
+func (b *Batch) Reply(pid, ref, term []byte) {
+	buf := AppendRaw(AppendRaw(b.entry(4, "reply"), pid), ref)
+	b.Commit(AppendRaw(buf, term))
+}

@@ -1,0 +1,41 @@
+package protocol
+
+// Op names a request of PROTOCOL.md.
+type Op uint8
+
+const (
+	OpInvalid Op = iota
+	OpHello
+	OpFdset
+	OpPoll
+	OpFdclr
+	OpCancel
+	OpDown
+	OpControllingProcess
+	OpInfo
+)
+
+// Mode is a set of directions: ModeRead|ModeWrite is read_write.
+type Mode uint8
+
+const (
+	ModeNone  Mode = 0
+	ModeRead  Mode = 1
+	ModeWrite Mode = 2
+	ModeRW         = ModeRead | ModeWrite
+)
+
+// Request is one decoded request (see ParseRequest). Pid, Ref, Dead and
+// NewOwner hold the raw ETF encoding of the term (tag byte included) and
+// alias the buffer that was decoded: copy them before the buffer is reused.
+type Request struct {
+	Op       Op
+	Pid      []byte // caller (hello: Owner; down: the dead pid)
+	Ref      []byte // reference or the atom restore
+	FD       int64  // VM fd number; validated by the driver
+	FDValid  bool   // FD was an integer that fits an int64 (else FD is 0: ebadf)
+	Mode     Mode
+	ModeOK   bool   // the mode term was read|write|read_write (else einval)
+	Dead     []byte // takeover form of fdset/poll: the dead owner, else nil
+	NewOwner []byte // controlling_process
+}

@@ -1,0 +1,184 @@
+#!/usr/bin/env escript
+%%! -erl_epmd_port 43690
+%% Regenerates protocol/testdata/golden/ from OTP's own term_to_binary/2.
+%%
+%%     escript protocol/testdata/gen_golden.escript
+%%
+%% Run it once by hand when the protocol changes and commit the output; the
+%% Go tests only read the files. Generated with OTP 25.
+%%
+%% Layout (every file is one term_to_binary/2 result, version byte 131 first):
+%%
+%%   golden/<flavour>/<enc>/<name>.etf
+%%     flavour  local: a non-distributed node (nonode@nohost, creation 0)
+%%              sname: the same script after net_kernel:start/1 with a short
+%%                     name (inert_golden@<host>, non-zero creation)
+%%     enc      default: term_to_binary(T) (OTP 25: latin-1 atoms as ATOM_EXT)
+%%              mv2:     term_to_binary(T, [{minor_version, 2}]) (UTF-8 atoms)
+%%     name     pid, pid2, pid_serial, pid_remote, ref, ref_alias, ref_remote,
+%%              restore: the components the other terms are built from
+%%              req_*: one request of PROTOCOL.md (or a malformed one)
+%%              ent_*: a frame payload [Entry] (or several entries)
+%%   golden/terms/<enc>/<name>.etf: single integers, atoms and binaries
+%%   golden/legacy/<name>.etf: hand-built requests in the old formats OTP
+%%     still decodes but no longer writes (PID_EXT, NEW_REFERENCE_EXT,
+%%     REFERENCE_EXT); each one is checked with binary_to_term/1 first.
+%%
+%% -erl_epmd_port (line 2) lets net_kernel:start/1 run without an epmd.
+-mode(compile).
+
+main(_) ->
+    Dir = filename:join(filename:dirname(escript:script_name()), "golden"),
+    flavour(Dir, "local"),
+    {ok, _} = net_kernel:start([inert_golden, shortnames]),
+    flavour(Dir, "sname"),
+    terms(Dir),
+    legacy(Dir),
+    io:format("wrote ~s~n", [Dir]).
+
+encodings() -> [{"default", []}, {"mv2", [{minor_version, 2}]}].
+
+write(Dir, Name, Bin) ->
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    ok = file:write_file(filename:join(Dir, Name ++ ".etf"), Bin).
+
+flavour(Dir, Flavour) ->
+    Pid2 = spawn(fun() -> receive stop -> ok end end),
+    C = #{pid => self(),
+          pid2 => Pid2,
+          pid_serial => list_to_pid("<0.1.2>"),
+          pid_remote => binary_to_term(<<131, 88, 119, 14, "peer@elsewhere",
+                                         100:32, 3:32, 16#DEADBEEF:32>>),
+          ref => make_ref(),
+          ref_alias => alias(),
+          ref_remote => binary_to_term(<<131, 90, 3:16, 119, 14, "peer@elsewhere",
+                                         9:32, 1:32, 2:32, 3:32>>),
+          restore => restore},
+    Terms = [{atom_to_list(K), V} || {K, V} <- maps:to_list(C)]
+        ++ [{"req_" ++ N, T} || {N, T} <- requests(C)]
+        ++ [{"ent_" ++ N, T} || {N, T} <- entries(C)],
+    [write(filename:join([Dir, Flavour, E]), N, term_to_binary(T, Opts))
+     || {E, Opts} <- encodings(), {N, T} <- Terms],
+    Pid2 ! stop,
+    ok.
+
+requests(#{pid := P, pid2 := P2, pid_serial := PS, pid_remote := PR,
+           ref := R, ref_alias := RA, ref_remote := RR}) ->
+    [{"hello", {hello, P}},
+     {"fdset_read", {fdset, P, R, 7, read}},
+     {"fdset_write", {fdset, P, R, 0, write}},
+     {"fdset_read_write", {fdset, P, R, 16#7fffffff, read_write}},
+     {"fdset_dead", {fdset, P, R, 255, read, P2}},
+     {"fdset_restore", {fdset, P, restore, 256, read}},
+     {"fdset_serial", {fdset, PS, R, 3, write}},
+     {"fdset_remote", {fdset, PR, RR, 4, read}},
+     {"fdset_alias", {fdset, P, RA, 5, read}},
+     {"fdset_fd_negative", {fdset, P, R, -1, read}},
+     {"fdset_fd_2p31", {fdset, P, R, 16#80000000, read}},
+     {"fdset_fd_minint64", {fdset, P, R, -(1 bsl 63), write}},
+     {"fdset_fd_maxint64", {fdset, P, R, (1 bsl 63) - 1, write}},
+     {"fdset_fd_2p63", {fdset, P, R, 1 bsl 63, read}},
+     {"fdset_fd_2p64", {fdset, P, R, 1 bsl 64, read}},
+     {"fdset_fd_huge", {fdset, P, R, 1 bsl 2100, read}},
+     {"fdset_fd_atom", {fdset, P, R, stdin, read}},
+     {"fdset_fd_float", {fdset, P, R, 7.0, read}},
+     {"fdset_mode_bad", {fdset, P, R, 7, readwrite}},
+     {"fdset_mode_none", {fdset, P, R, 7, none}},
+     {"fdset_mode_list", {fdset, P, R, 7, [read]}},
+     {"fdset_mode_string", {fdset, P, R, 7, "read"}},
+     {"poll", {poll, P, R, 9, read_write}},
+     {"poll_dead", {poll, P, R, 9, write, P2}},
+     {"fdclr", {fdclr, P, R, 12, read}},
+     {"cancel", {cancel, R, 9}},
+     {"down", {down, P2}},
+     {"controlling_process", {controlling_process, P, R, P2}},
+     {"info", {info, P, R}},
+     %% malformed: decode errors
+     {"bad_fdset_arity4", {fdset, P, R, 7}},
+     {"bad_fdset_arity7", {fdset, P, R, 7, read, P2, extra}},
+     {"bad_fdclr_dead", {fdclr, P, R, 7, read, P2}},
+     {"bad_fdset_pid", {fdset, notapid, R, 7, read}},
+     {"bad_fdset_ref", {fdset, P, 42, 7, read}},
+     {"bad_fdset_dead", {fdset, P, R, 7, read, notapid}},
+     {"bad_info_arity", {info, P, R, extra}},
+     {"bad_hello_arity", {hello, P, 1}},
+     {"bad_cp_newowner", {controlling_process, P, R, R}},
+     {"bad_unknown_op", {frobnicate, P, R}},
+     {"bad_op_binary", {<<"fdset">>, P, R, 7, read}},
+     {"bad_not_tuple", [fdset, P, R, 7, read]},
+     {"bad_empty_tuple", {}}].
+
+info(#{pid := P, pid2 := P2}) ->
+    #{version => 1, os_pid => 4242, owner => P2,
+      armed => [{7, read, P, fdset}, {9, read_write, P, poll}],
+      counters => #{requests => 10, events => 3, frames => 4, errors => 1,
+                    fds_received => 5, fds_closed => 2, dropped => 0}}.
+
+entries(#{pid := P, pid2 := P2, ref := R} = C) ->
+    [{"ready", [{ready, 1, 12345, <<"/tmp/inertd-ab12/side.sock">>}]},
+     {"hello", [{hello, P2, 1}]},
+     {"armed_fdset", [{armed, fdset, P, R, 7, read}]},
+     {"armed_poll", [{armed, poll, P, R, 9, read_write}]},
+     {"armed_restore", [{armed, fdset, P, restore, 300, write}]},
+     {"inert_read", [{inert_read, P, 7}]},
+     {"inert_write", [{inert_write, P, 16#7fffffff}]},
+     {"polled", [{polled, P, R, 9, write}]},
+     {"cleared_none", [{cleared, P, R, 12, none}]},
+     {"cleared_read", [{cleared, P, R, 12, read}]},
+     {"cleared_write", [{cleared, P, R, 12, write}]},
+     {"cleared_read_write", [{cleared, P, R, 12, read_write}]},
+     {"cancelled", [{cancelled, R}]},
+     {"owner", [{owner, P, R, P2}]},
+     {"error_ebadf", [{error, P, R, ebadf}]},
+     {"error_not_owner", [{error, P, R, not_owner}]},
+     {"busy", [{error, P, R, {ebusy, P2}}]},
+     {"reply_ok", [{reply, P, R, ok}]},
+     {"reply_info", [{reply, P, R, info(C)}]},
+     {"multi", [{armed, fdset, P, R, 7, read_write},
+                {inert_read, P, 7},
+                {inert_write, P, 7},
+                {error, P2, R, einval}]}].
+
+terms(Dir) ->
+    Ints = [{"0", 0}, {"1", 1}, {"255", 255}, {"256", 256}, {"m1", -1},
+            {"m128", -128}, {"m255", -255}, {"m256", -256},
+            {"2p31m1", 16#7fffffff}, {"m2p31", -16#80000000},
+            {"2p31", 16#80000000}, {"m2p31m1", -16#80000001},
+            {"2p32", 1 bsl 32}, {"2p40", 1 bsl 40},
+            {"2p63m1", (1 bsl 63) - 1}, {"m2p63", -(1 bsl 63)}],
+    Atoms = [{"empty", ''}, {"ok", ok}, {"read_write", read_write},
+             {"len255", list_to_atom(lists:duplicate(255, $a))},
+             {"latin1", list_to_atom([$f, 16#E9, $e])},
+             {"utf8", list_to_atom([16#3B1, 16#3B2])},
+             {"utf8_long", list_to_atom(lists:duplicate(200, 16#E4))}],
+    Bins = [{"empty", <<>>}, {"abc", <<"abc">>},
+            {"300", list_to_binary(lists:seq(0, 255) ++ lists:seq(0, 43))}],
+    Misc = [{"nil", []}, {"tuple0", {}}, {"tuple256", list_to_tuple(lists:seq(1, 256))},
+            {"list3", [1, two, <<"3">>]}, {"map0", #{}}],
+    [write(filename:join([Dir, "terms", E]), N, term_to_binary(T, Opts))
+     || {E, Opts} <- encodings(),
+        {N, T} <- [{"int_" ++ N, V} || {N, V} <- Ints]
+                  ++ [{"atom_" ++ N, V} || {N, V} <- Atoms]
+                  ++ [{"bin_" ++ N, V} || {N, V} <- Bins]
+                  ++ Misc].
+
+legacy(Dir) ->
+    Node = <<100, 15:16, "legacy@oldhost">>,
+    Node15 = <<100, 14:16, "legacy@oldhost">>,
+    _ = Node,
+    OldPid = <<103, Node15/binary, 33:32, 1:32, 2>>,      % PID_EXT
+    NewRef = <<114, 3:16, Node15/binary, 1, 7:32, 8:32, 9:32>>, % NEW_REFERENCE_EXT
+    OldRef = <<101, Node15/binary, 77:32, 3>>,             % REFERENCE_EXT
+    Reqs = [{"req_fdset_pid_ext", <<131, 104, 5, 100, 5:16, "fdset", OldPid/binary,
+                                    NewRef/binary, 97, 7, 100, 4:16, "read">>},
+            {"req_poll_reference_ext", <<131, 104, 6, 115, 4, "poll", OldPid/binary,
+                                         OldRef/binary, 98, 1000:32, 115, 5, "write",
+                                         OldPid/binary>>},
+            {"req_cp_pid_ext", <<131, 104, 4, 119, 19, "controlling_process",
+                                 OldPid/binary, NewRef/binary, OldPid/binary>>},
+            {"pid_ext", <<131, OldPid/binary>>},
+            {"new_reference_ext", <<131, NewRef/binary>>},
+            {"reference_ext", <<131, OldRef/binary>>}],
+    [begin _ = binary_to_term(B), write(filename:join(Dir, "legacy"), N, B) end
+     || {N, B} <- Reqs],
+    ok.
