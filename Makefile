@@ -21,7 +21,7 @@ inertd: deps
 build: inertd
 	cd $(APP) && $(REBAR) compile
 
-test: deps lint test-go cross test-erlang
+test: deps lint test-go cross test-erlang dialyzer
 	@echo "make test: all checks passed"
 
 lint:

@@ -2,6 +2,7 @@ module github.com/inert-go/inert
 
 go 1.26.0
 
-require golang.org/x/sys v0.49.0
-
-require github.com/ergo-services/ergo v1.999.224
+require (
+	github.com/ergo-services/ergo v1.999.224
+	golang.org/x/sys v0.49.0
+)

@@ -56,6 +56,7 @@ func TestSideErlangPeerSendsFD(t *testing.T) {
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -71,10 +72,11 @@ func TestSideErlangPeerSendsFD(t *testing.T) {
 	if _, err := fmt.Sscan(lines.Text(), &pid, &port); err != nil {
 		t.Fatalf("erl printed %q: %v", lines.Text(), err)
 	}
+	booted := time.Since(start) // for the messages below: a slow machine?
 
 	c, err := acceptWithin(l, pid, time.Until(deadline))
 	if err != nil {
-		t.Fatalf("Accept(VM pid %d): %v", pid, err)
+		t.Fatalf("Accept(VM pid %d): %v (VM up after %v)", pid, err, booted)
 	}
 	defer c.Close()
 	buf, fds := make([]byte, 64), make([]int, 1)
@@ -95,7 +97,8 @@ func TestSideErlangPeerSendsFD(t *testing.T) {
 	c.Close()
 	// A closed seqpacket peer reads as an empty message or as closed.
 	if !lines.Scan() || (lines.Text() != "{ok,<<>>}" && lines.Text() != "{error,closed}") {
-		t.Errorf("VM after close: %q, want {ok,<<>>} or {error,closed}", lines.Text())
+		t.Errorf("VM after close: %q, want {ok,<<>>} or {error,closed} (VM up after %v, now %v)",
+			lines.Text(), booted, time.Since(start))
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("erl: %v; stderr %q", err, stderr.String())

@@ -18,7 +18,7 @@ func TestSideRecvForeignControlClosesFDs(t *testing.T) {
 	}
 	sent := tempFDs(t, 2)
 	buf, fds := make([]byte, 64), make([]int, MaxFDsPerMessage)
-	before := countFDs(t)
+	before := openFDs(t)
 	if err := a.Send([]byte("fdset request"), sent); err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,5 @@ func TestSideRecvForeignControlClosesFDs(t *testing.T) {
 	if !errors.Is(err, ErrUnexpectedControl) || nfds != 0 || string(buf[:n]) != "fdset request" {
 		t.Fatalf("Recv = %q, %d fds, %v; want the payload, 0 fds, ErrUnexpectedControl", buf[:n], nfds, err)
 	}
-	if after := countFDs(t); after != before {
-		t.Errorf("open fds: %d before, %d after: fds leaked", before, after)
-	}
+	checkNoNewFDs(t, before)
 }

@@ -104,7 +104,7 @@ func TestSideRecvBadFDsClosesAll(t *testing.T) {
 				payload = bytes.Repeat([]byte("x"), tc.bytes)
 			}
 			buf, fds := make([]byte, 64), make([]int, tc.room)
-			before := countFDs(t)
+			before := openFDs(t)
 			if err := a.Send(payload, sent); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
@@ -118,9 +118,7 @@ func TestSideRecvBadFDsClosesAll(t *testing.T) {
 			if want := min(len(payload), len(buf)); n != want || !bytes.Equal(buf[:n], payload[:want]) {
 				t.Errorf("Recv: payload %q, want %q", buf[:n], payload[:want])
 			}
-			if after := countFDs(t); after != before {
-				t.Errorf("open fds: %d before, %d after: fds leaked", before, after)
-			}
+			checkNoNewFDs(t, before)
 			// The channel still works.
 			if err := a.Send([]byte("next"), sent[:1]); err != nil {
 				t.Fatal(err)
@@ -182,7 +180,7 @@ func TestSideSendFDsRecvFDsStream(t *testing.T) {
 		checkCloexec(t, fd)
 	}
 
-	before := countFDs(t)
+	before := openFDs(t)
 	if err := SendFDs(a, []byte("3"), sent[0], sent[1], sent[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -190,9 +188,7 @@ func TestSideSendFDsRecvFDsStream(t *testing.T) {
 	if !errors.Is(err, ErrTooManyFDs) || fds != nil || string(buf[:n]) != "3" {
 		t.Fatalf("RecvFDs = %q, %v, %v; want \"3\", none, ErrTooManyFDs", buf[:n], fds, err)
 	}
-	if after := countFDs(t); after != before {
-		t.Errorf("open fds: %d before, %d after: fds leaked", before, after)
-	}
+	checkNoNewFDs(t, before)
 
 	a.Close()
 	if _, _, err := RecvFDs(b, buf, 2); err != io.EOF {
@@ -285,7 +281,7 @@ func TestSideAcceptHelperProcess(t *testing.T) {
 func TestSideAcceptRefusesOtherPID(t *testing.T) {
 	l := listenTemp(t)
 	cmd, out := startHelper(t, l.Path())
-	before := countFDs(t)
+	before := openFDs(t)
 	want := cmd.Process.Pid + 1
 	_, err := acceptWithin(l, want, 10*time.Second)
 	var pe *PeerError
@@ -295,9 +291,7 @@ func TestSideAcceptRefusesOtherPID(t *testing.T) {
 	if pe.PID != cmd.Process.Pid || pe.Want != want || pe.UID != os.Getuid() {
 		t.Errorf("PeerError = %+v, want PID %d, Want %d, UID %d", *pe, cmd.Process.Pid, want, os.Getuid())
 	}
-	if after := countFDs(t); after != before {
-		t.Errorf("open fds: %d before, %d after: refused connection not closed", before, after)
-	}
+	checkNoNewFDs(t, before)
 	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "closed") {
 		t.Fatalf("refused helper: %v, stdout %q; want it to see its connection closed", err, out)
 	}
@@ -498,24 +492,37 @@ func closeAtEnd(t *testing.T, fds ...int) {
 	t.Cleanup(func() { closeFDs(fds) })
 }
 
-// countFDs counts this process's open fds, leaving out anonymous inodes:
-// the runtime's epoll fd, eventfd and the pidfds of os/exec come and go on
-// their own (a pidfd is closed when the GC finalizes an earlier test's
-// process). Tests that use it do not run in parallel.
-func countFDs(t *testing.T) int {
+// openFDs lists this process's open fds and what they refer to, leaving out
+// the runtime's own (epoll, eventfd, pidfds: anonymous inodes) and the fd
+// that reads /proc. Tests that use it do not run in parallel.
+func openFDs(t *testing.T) map[int]string {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		t.Skipf("cannot count open fds: %v", err)
+		t.Skipf("cannot list open fds: %v", err)
 	}
-	n := 0
+	fds := make(map[int]string)
 	for _, e := range ents {
 		target, err := os.Readlink("/proc/self/fd/" + e.Name())
-		if err == nil && !strings.HasPrefix(target, "anon_inode:") {
-			n++
+		if err != nil || strings.HasPrefix(target, "anon_inode:") || strings.HasPrefix(target, "/proc/") {
+			continue
+		}
+		var fd int
+		fmt.Sscan(e.Name(), &fd)
+		fds[fd] = target
+	}
+	return fds
+}
+
+// checkNoNewFDs fails t if an fd is open that was not in before (same
+// number, same file): a leak. Fds closed meanwhile do not matter.
+func checkNoNewFDs(t *testing.T, before map[int]string) {
+	t.Helper()
+	for fd, target := range openFDs(t) {
+		if before[fd] != target {
+			t.Errorf("fd %d (%s) is new: leaked", fd, target)
 		}
 	}
-	return n
 }
 
 // checkSameFile fails t unless fds a and b refer to the same file.

@@ -163,12 +163,10 @@ terms(Dir) ->
                   ++ Misc].
 
 legacy(Dir) ->
-    Node = <<100, 15:16, "legacy@oldhost">>,
-    Node15 = <<100, 14:16, "legacy@oldhost">>,
-    _ = Node,
-    OldPid = <<103, Node15/binary, 33:32, 1:32, 2>>,      % PID_EXT
-    NewRef = <<114, 3:16, Node15/binary, 1, 7:32, 8:32, 9:32>>, % NEW_REFERENCE_EXT
-    OldRef = <<101, Node15/binary, 77:32, 3>>,             % REFERENCE_EXT
+    Node = <<100, 14:16, "legacy@oldhost">>,          % ATOM_EXT
+    OldPid = <<103, Node/binary, 33:32, 1:32, 2>>,      % PID_EXT
+    NewRef = <<114, 3:16, Node/binary, 1, 7:32, 8:32, 9:32>>, % NEW_REFERENCE_EXT
+    OldRef = <<101, Node/binary, 77:32, 3>>,             % REFERENCE_EXT
     Reqs = [{"req_fdset_pid_ext", <<131, 104, 5, 100, 5:16, "fdset", OldPid/binary,
                                     NewRef/binary, 97, 7, 100, 4:16, "read">>},
             {"req_poll_reference_ext", <<131, 104, 6, 115, 4, "poll", OldPid/binary,

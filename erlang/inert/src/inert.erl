@@ -16,7 +16,7 @@
          pollid/0, info/0]).
 
 %% @doc Start the inert service (the `inert' application).
--spec start() -> ok | {error, term()}.
+-spec start() -> ok | {error, {atom(), term()}}.
 start() ->
     case application:ensure_all_started(inert) of
         {ok, _} -> ok;

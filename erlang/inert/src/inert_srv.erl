@@ -17,6 +17,10 @@
          info_keys/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
+-ifdef(TEST).
+-export([drop_dir/3, minus/2]).
+-endif.
+
 -define(PROTOCOL_VERSION, 1).
 -define(START_TIMEOUT, 10000).
 -define(MAX_RESTARTS, 5).
@@ -96,7 +100,7 @@ status(Srv) ->
 %% @doc The atoms inertd uses in its info reply. Listing them here puts
 %% them in the atom table when this module loads, so frames decode with
 %% binary_to_term(_, [safe]).
--spec info_keys() -> [atom()].
+-spec info_keys() -> [atom(), ...].
 info_keys() ->
     [version, os_pid, owner, armed, counters, requests, events, errors,
      fds_received, fds_closed, dropped, frames, fdset, poll, none].

@@ -16,6 +16,10 @@
          controlling_process/2, info/1]).
 -export([send_request/3]).
 
+-ifdef(TEST).
+-export([options/2, valid_fd/1]).
+-endif.
+
 -export_type([handle/0, mode/0, errno/0]).
 
 -type handle() :: pid() | atom().
