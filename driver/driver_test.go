@@ -106,7 +106,7 @@ func (o *fakeOut) Polled(pid, ref []byte, fd int64, dir protocol.Mode) {
 func (o *fakeOut) Cleared(pid, ref []byte, fd int64, left protocol.Mode) {
 	o.add("cleared %s %s %d %s", pid, ref, fd, modeName(left))
 }
-func (o *fakeOut) Cancelled(ref []byte)           { o.add("cancelled %s", ref) }
+func (o *fakeOut) Cancelled(ref []byte)            { o.add("cancelled %s", ref) }
 func (o *fakeOut) Owner(pid, ref, newOwner []byte) { o.add("owner %s %s %s", pid, ref, newOwner) }
 func (o *fakeOut) Error(pid, ref []byte, r string) { o.add("error %s %s %s", pid, ref, r) }
 func (o *fakeOut) Busy(pid, ref, owner []byte)     { o.add("error %s %s {ebusy,%s}", pid, ref, owner) }
