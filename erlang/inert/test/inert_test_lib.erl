@@ -1,0 +1,99 @@
+%% Helpers shared by the Common Test suites: sockets on 127.0.0.1, waiting
+%% for conditions, and checks of the mailbox and of the daemon's fds.
+-module(inert_test_lib).
+
+-export([udp_pair/0, send_to/2, await_readable/1, tcp_pair/0, close_all/1,
+         in_other_process/1, armed_entries/1, await_armed/1, await/2,
+         refute_message/1, flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
+         daemon_fds/0, daemon_fds/1]).
+
+udp_pair() ->
+    {ok, Rx} = gen_udp:open(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+    {ok, FD} = inet:getfd(Rx),
+    {ok, Tx} = gen_udp:open(0, [binary, {ip, {127,0,0,1}}]),
+    {Rx, FD, Tx}.
+
+send_to(Tx, Rx) ->
+    {ok, Port} = inet:port(Rx),
+    gen_udp:send(Tx, {127,0,0,1}, Port, <<"ping">>).
+
+await_readable(Rx) ->
+    {ok, FD} = inet:getfd(Rx),
+    {ok, read} = inert:poll(FD, read, 5000).
+
+tcp_pair() ->
+    {ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+    {ok, Port} = inet:port(L),
+    {ok, Client} = gen_tcp:connect({127,0,0,1}, Port, [binary, {active, false}]),
+    {ok, Server} = gen_tcp:accept(L, 5000),
+    ok = gen_tcp:close(L),
+    {Server, Client}.
+
+close_all(Sockets) ->
+    [catch gen_udp:close(S) || S <- Sockets],
+    ok.
+
+in_other_process(Fun) ->
+    Self = self(),
+    Ref = make_ref(),
+    spawn(fun() -> Self ! {Ref, Fun()} end),
+    receive {Ref, R} -> R after 10000 -> ct:fail(other_process_timeout) end.
+
+armed_entries(FD) ->
+    #{armed := Armed} = inert:info(),
+    [#{mode => M, owner => P, kind => K} || {F, M, P, K} <- Armed, F =:= FD].
+
+%% The daemon's armed count reaches N (it follows deaths asynchronously).
+await_armed(N) ->
+    ok = await(fun() -> #{armed := A} = inert:info(), length(A) =:= N end, 5000).
+
+await(Fun, Ms) when Ms =< 0 ->
+    case Fun() of
+        true -> ok;
+        false -> ct:fail(condition_not_reached)
+    end;
+await(Fun, Ms) ->
+    case Fun() of
+        true -> ok;
+        false -> receive after 10 -> await(Fun, Ms - 10) end
+    end.
+
+%% Fails if a message matching Pattern (with '_' wildcards) is in the
+%% mailbox. Callers first make a round trip through the service (info) so
+%% that anything already sent has arrived.
+refute_message(Pattern) ->
+    _ = inert:info(),
+    {messages, Msgs} = process_info(self(), messages),
+    case [M || M <- Msgs, matches(Pattern, M)] of
+        [] -> ok;
+        Stray -> ct:fail({stray_messages, Stray})
+    end.
+
+matches('_', _) -> true;
+matches(P, M) when is_tuple(P), is_tuple(M), tuple_size(P) =:= tuple_size(M) ->
+    lists:all(fun({A, B}) -> matches(A, B) end,
+              lists:zip(tuple_to_list(P), tuple_to_list(M)));
+matches(P, M) -> P =:= M.
+
+flush_mailbox() ->
+    receive _ -> flush_mailbox() after 0 -> ok end.
+
+os_pid_alive(Pid) ->
+    os:cmd("kill -0 " ++ integer_to_list(Pid) ++ " 2>/dev/null && echo yes") =:= "yes\n".
+
+%% The VM's fd number for an open file, read from /proc.
+vm_fd_of(Path) ->
+    Dir = "/proc/" ++ os:getpid() ++ "/fd",
+    {ok, Names} = file:list_dir(Dir),
+    [FD | _] = [list_to_integer(N) || N <- Names,
+                                      file:read_link(filename:join(Dir, N)) =:= {ok, Path}],
+    FD.
+
+%% Number of fds the daemon of the shared service holds.
+daemon_fds() ->
+    #{os_pid := OsPid} = inert:info(),
+    daemon_fds(OsPid).
+
+daemon_fds(OsPid) ->
+    {ok, Names} = file:list_dir("/proc/" ++ integer_to_list(OsPid) ++ "/fd"),
+    length(Names).
