@@ -2,6 +2,7 @@ package driver
 
 import (
 	"os"
+	"runtime"
 	"sort"
 
 	"github.com/inert-go/inert/protocol"
@@ -45,6 +46,8 @@ func (d *Driver) info(req *protocol.Request) {
 		}
 	}
 	b = protocol.AppendNil(b)
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
 	b = protocol.AppendAtom(b, "counters")
 	counters := []struct {
 		name string
@@ -58,6 +61,9 @@ func (d *Driver) info(req *protocol.Request) {
 		{"dropped", d.cnt.Dropped},
 		{"frames", d.cnt.Frames},
 		{"armed", uint64(len(d.byVM))},
+		{"goroutines", uint64(runtime.NumGoroutine())},
+		{"heap_bytes", mem.HeapAlloc},
+		{"sys_bytes", mem.Sys},
 	}
 	b = protocol.AppendMapHeader(b, len(counters))
 	for _, c := range counters {

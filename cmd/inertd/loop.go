@@ -78,6 +78,9 @@ func run(cfg config, logger *log.Logger) int {
 	switch {
 	case errors.Is(err, errStdinClosed):
 		return 0
+	case errors.Is(err, errSideClosed) && stdinAtEOF():
+		// The VM closed both; the order it came in does not matter.
+		return 0
 	case errors.Is(err, errSideClosed):
 		logger.Print(err)
 		return 2
@@ -301,6 +304,13 @@ func (d *daemon) flush() error {
 	d.out.Reset()
 	d.drv.FrameWritten()
 	return nil
+}
+
+// stdinAtEOF reports whether the VM has closed inertd's stdin.
+func stdinAtEOF() bool {
+	var b [1]byte
+	n, err := fdReader(stdin).Read(b[:])
+	return n == 0 && errors.Is(err, io.EOF)
 }
 
 // fdsExhausted reports whether inertd is at its fd limit, the usual reason

@@ -103,7 +103,8 @@ status(Srv) ->
 -spec info_keys() -> [atom(), ...].
 info_keys() ->
     [version, os_pid, owner, armed, counters, requests, events, errors,
-     fds_received, fds_closed, dropped, frames, fdset, poll, none].
+     fds_received, fds_closed, dropped, frames, goroutines, heap_bytes,
+     sys_bytes, fdset, poll, none].
 
 %%--------------------------------------------------------------------
 %% gen_server callbacks
