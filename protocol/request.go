@@ -13,6 +13,7 @@ const (
 	OpDown
 	OpControllingProcess
 	OpInfo
+	OpAck
 )
 
 // Mode is a set of directions: ModeRead|ModeWrite is read_write.
@@ -38,4 +39,5 @@ type Request struct {
 	ModeOK   bool   // the mode term was read|write|read_write (else einval)
 	Dead     []byte // takeover form of fdset/poll: the dead owner, else nil
 	NewOwner []byte // controlling_process
+	Acked    int64  // ack: frames the VM has handled so far
 }

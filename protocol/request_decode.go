@@ -44,13 +44,15 @@ func ParseRequest(b []byte, r *Request) error {
 
 	// Pid and Ref first, whatever the arity, so that an einval answer can
 	// be addressed.
-	if r.Op == OpCancel {
+	switch r.Op {
+	case OpAck:
+	case OpCancel:
 		if n >= 2 {
 			if r.Ref, err = d.refOrRestore(); err != nil {
 				return asRequestError(err)
 			}
 		}
-	} else {
+	default:
 		if n >= 2 {
 			if r.Pid, err = d.Pid(); err != nil {
 				return asRequestError(err)
@@ -87,6 +89,16 @@ func ParseRequest(b []byte, r *Request) error {
 		if r.NewOwner, err = d.Pid(); err != nil {
 			return asRequestError(err)
 		}
+	case OpAck:
+		at := d.off
+		v, overflow, err := d.Int()
+		if err != nil {
+			return asRequestError(err)
+		}
+		if overflow || v < 0 {
+			return fail(at, ErrRequest)
+		}
+		r.Acked = v
 	}
 	if d.off != len(b) {
 		return fail(d.off, ErrTrailing)
@@ -122,6 +134,8 @@ func opNamed(name []byte) Op {
 		return OpControllingProcess
 	case "info":
 		return OpInfo
+	case "ack":
+		return OpAck
 	}
 	return OpInvalid
 }
@@ -129,7 +143,7 @@ func opNamed(name []byte) Op {
 // arity returns the tuple sizes PROTOCOL.md allows for op.
 func arity(op Op) (lo, hi int) {
 	switch op {
-	case OpHello, OpDown:
+	case OpHello, OpDown, OpAck:
 		return 2, 2
 	case OpCancel, OpInfo:
 		return 3, 3

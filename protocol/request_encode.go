@@ -21,6 +21,8 @@ func AppendRequest(dst []byte, r *Request) []byte {
 		return AppendRaw(dst, r.Pid)
 	case OpCancel:
 		return appendFD(AppendRaw(dst, r.Ref), r)
+	case OpAck:
+		return AppendInt(dst, r.Acked)
 	}
 	dst = AppendRaw(AppendRaw(dst, r.Pid), r.Ref)
 	switch r.Op {
@@ -49,6 +51,7 @@ var opNames = [...]string{
 	OpDown:               "down",
 	OpControllingProcess: "controlling_process",
 	OpInfo:               "info",
+	OpAck:                "ack",
 }
 
 func appendFD(dst []byte, r *Request) []byte {

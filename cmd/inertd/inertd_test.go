@@ -406,3 +406,34 @@ func TestRequestWithExtraFDsIsRefusedAndEveryFDClosed(t *testing.T) {
 		t.Fatalf("inertd holds %d fds, want %d: received fds leaked", got, base)
 	}
 }
+
+func TestUnacknowledgedFramesPauseRequestsUntilAck(t *testing.T) {
+	d := startDaemon(t, os.Getpid())
+	d.connect() // frames 1 (ready) and 2 (hello)
+	for i := 3; i <= window; i++ {
+		d.info() // one frame each, answered at once
+	}
+	// The window is full: the next request stays in the socket.
+	d.send(&protocol.Request{Op: protocol.OpInfo, Pid: testPid(0), Ref: testRef(1)})
+	// stdin is not gated: ask there, and see that the side channel
+	// request above has not been read.
+	stdinInfo := protocol.AppendRequest(nil, &protocol.Request{Op: protocol.OpInfo, Pid: testPid(0), Ref: testRef(2)})
+	if _, err := d.stdin.Write(protocol.AppendFrame(nil, stdinInfo)); err != nil {
+		t.Fatal(err)
+	}
+	e := d.entries(1)[0]
+	if got := e[2].(etf.Ref).ID[0]; got != 2 {
+		t.Fatalf("first answer is for ref %d, want the stdin request (2): the window did not hold", got)
+	}
+	counters := e[3].(etf.Map)[etf.Atom("counters")].(etf.Map)
+	if got, want := toInt(counters[etf.Atom("requests")]), window; got != want {
+		t.Fatalf("requests handled %d, want %d (hello + %d infos + the stdin one)", got, want, window-2)
+	}
+	ack := protocol.AppendRequest(nil, &protocol.Request{Op: protocol.OpAck, Acked: window + 1})
+	if _, err := d.stdin.Write(protocol.AppendFrame(nil, ack)); err != nil {
+		t.Fatal(err)
+	}
+	if e := d.entries(1)[0]; e[2].(etf.Ref).ID[0] != 1 {
+		t.Fatalf("after the ack: %v, want the answer to the held request", e)
+	}
+}

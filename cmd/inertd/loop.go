@@ -23,6 +23,11 @@ const (
 	maxRecvPerWake = 256
 	// eventBatch is how many readiness reports one Wait can return.
 	eventBatch = 1024
+	// window is how many frames inertd may write beyond the last one the
+	// VM acknowledged before it stops reading requests (PROTOCOL.md, "Flow
+	// control"): a VM that cannot keep up bounds inertd and its own
+	// mailbox instead of queueing without limit.
+	window = 256
 )
 
 type config struct {
@@ -42,6 +47,10 @@ type daemon struct {
 	drv  *driver.Driver
 	out  protocol.Batch
 	in   protocol.FrameReader
+
+	written uint64 // frames written to stdout
+	acked   uint64 // frames the VM has handled, from its last ack
+	paused  bool   // the side channel is out of the pollset: window full
 
 	req    protocol.Request
 	buf    []byte
@@ -230,6 +239,10 @@ func (d *daemon) handle(msg []byte, fds []int) {
 	if d.cfg.verbose {
 		d.log.Printf("request op %d fd %d mode %d with %d fds", d.req.Op, d.req.FD, d.req.Mode, len(fds))
 	}
+	if d.req.Op == protocol.OpAck && len(fds) == 0 {
+		d.ack(uint64(d.req.Acked))
+		return
+	}
 	d.drv.Handle(&d.req, fds)
 }
 
@@ -303,7 +316,31 @@ func (d *daemon) flush() error {
 	}
 	d.out.Reset()
 	d.drv.FrameWritten()
+	d.written++
+	if d.conn != nil && !d.paused && d.written-d.acked >= window {
+		// Stop reading requests until the VM catches up.
+		if err := d.ps.Del(d.conn.FD()); err != nil {
+			return err
+		}
+		d.paused = true
+	}
 	return nil
+}
+
+// ack records how many frames the VM has handled and resumes reading
+// requests once the window has room again.
+func (d *daemon) ack(n uint64) {
+	if n <= d.acked || n > d.written {
+		return // stale, or a count the VM cannot have reached
+	}
+	d.acked = n
+	if d.paused && d.written-d.acked < window {
+		if err := d.ps.Watch(d.conn.FD()); err != nil {
+			d.log.Printf("resume side channel: %v", err)
+			return
+		}
+		d.paused = false
+	}
 }
 
 // stdinAtEOF reports whether the VM has closed inertd's stdin.

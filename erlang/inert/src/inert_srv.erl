@@ -25,6 +25,9 @@
 -define(START_TIMEOUT, 10000).
 -define(MAX_RESTARTS, 5).
 -define(RESTART_PERIOD_MS, 10000).
+%% Acknowledge every ACK_EVERY frames: inertd stops reading requests when
+%% 256 frames are unacknowledged (PROTOCOL.md, "Flow control").
+-define(ACK_EVERY, 64).
 
 -type mode() :: read | write | read_write.
 -type kind() :: fdset | {poll, reference()}.
@@ -35,6 +38,8 @@
     port :: port() | undefined,
     sock :: socket:socket() | undefined,
     os_pid = 0 :: non_neg_integer(),
+    %% frames received from this inertd, ready and hello included
+    frames = 0 :: non_neg_integer(),
     %% VM fd -> the interest inertd has armed for it
     armed = #{} :: #{non_neg_integer() => {pid(), mode(), kind()}},
     %% callers we monitor -> monitor reference
@@ -153,7 +158,8 @@ handle_cast(_Msg, St) ->
     {noreply, St}.
 
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
-handle_info({Port, {data, Frame}}, #st{port = Port} = St) ->
+handle_info({Port, {data, Frame}}, #st{port = Port} = St0) ->
+    St = ack(St0),
     try binary_to_term(Frame, [safe]) of
         Entries when is_list(Entries) ->
             {noreply, lists:foldl(fun entry/2, St, Entries)};
@@ -256,6 +262,13 @@ entry(Entry, St) ->
     logger:notice("inert: unknown entry from inertd: ~p", [Entry]),
     St.
 
+%% Count a frame; tell inertd every ?ACK_EVERY frames.
+ack(#st{frames = N, port = Port} = St) when (N + 1) rem ?ACK_EVERY =:= 0 ->
+    true = erlang:port_command(Port, term_to_binary({ack, N + 1})),
+    St#st{frames = N + 1};
+ack(#st{frames = N} = St) ->
+    St#st{frames = N + 1}.
+
 drop_dir(FD, Dir, Armed) ->
     case Armed of
         #{FD := {Pid, Mode, fdset}} ->
@@ -293,7 +306,7 @@ spawn_inertd(#st{exe = Exe, owner = Owner} = St) ->
             ok -> ok;
             {error, Why} -> _ = socket:close(Sock), throw({side_channel, Why})
         end,
-        St1 = St#st{port = Port, sock = Sock, os_pid = OsPid},
+        St1 = St#st{port = Port, sock = Sock, os_pid = OsPid, frames = 2},
         ok = send(St1, {hello, Owner}),
         ok = await_hello(Port, Owner),
         persistent_term:put({?MODULE, self()}, {Sock, Port}),
