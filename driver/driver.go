@@ -207,21 +207,29 @@ func (d *Driver) fail(req *protocol.Request, reason string) {
 // returns the single duplicate that came with it, closing every fd on
 // failure. ok is false when the request was answered with an error.
 func (d *Driver) checkFD(req *protocol.Request, fds []int) (fd int, ok bool) {
+	reason := badFDOrMode(req)
+	if reason == "" && len(fds) != 1 {
+		// The VM sends exactly one: anything else is a broken client.
+		reason = "einval"
+	}
+	if reason != "" {
+		d.closeAll(fds)
+		d.fail(req, reason)
+		return -1, false
+	}
+	return fds[0], true
+}
+
+// badFDOrMode is the error atom for an fd number or mode out of range, or
+// "" when both are good.
+func badFDOrMode(req *protocol.Request) string {
 	switch {
 	case !req.FDValid || req.FD < 0 || req.FD > math.MaxInt32:
-		d.closeAll(fds)
-		d.fail(req, "ebadf")
+		return "ebadf"
 	case !req.ModeOK || req.Mode == protocol.ModeNone:
-		d.closeAll(fds)
-		d.fail(req, "einval")
-	case len(fds) != 1:
-		// The VM sends exactly one: anything else is a broken client.
-		d.closeAll(fds)
-		d.fail(req, "einval")
-	default:
-		return fds[0], true
+		return "einval"
 	}
-	return -1, false
+	return ""
 }
 
 // arm handles fdset and poll.
@@ -278,13 +286,21 @@ func (d *Driver) arm(req *protocol.Request, fds []int) {
 	d.out.Armed(isPoll, req.Pid, req.Ref, req.FD, req.Mode)
 }
 
-// fdclr removes directions from an interest, whoever armed it.
+// fdclr removes directions from an interest, whoever armed it. The fd
+// that comes with it only proves the fd is open in the VM; an fdclr whose
+// fd inertd could not receive (it is at its fd limit) is carried out all
+// the same, since it is how a VM frees inertd's descriptors.
 func (d *Driver) fdclr(req *protocol.Request, fds []int) {
-	fd, ok := d.checkFD(req, fds)
-	if !ok {
+	if len(fds) > 0 {
+		fd, ok := d.checkFD(req, fds)
+		if !ok {
+			return
+		}
+		d.closeFD(fd)
+	} else if reason := badFDOrMode(req); reason != "" {
+		d.fail(req, reason)
 		return
 	}
-	d.closeFD(fd) // it only proved the fd is open in the VM
 	it := d.byVM[req.FD]
 	if it == nil {
 		d.out.Cleared(req.Pid, req.Ref, req.FD, protocol.ModeNone)

@@ -348,6 +348,15 @@ func TestFdclrUnlocksForAnotherCaller(t *testing.T) {
 	r.expect("armed fdset P1 R1 7 read", "cleared P2 R2 7 none", "armed fdset P2 R3 7 read")
 }
 
+func TestFdclrWithoutItsFDStillClears(t *testing.T) {
+	// inertd at its fd limit receives the request but not the fd.
+	r := newRig(t)
+	r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
+	r.req(protocol.OpFdclr, "P2", "R2", 7, protocol.ModeRW, 0)
+	r.req(protocol.OpFdclr, "P2", "R3", -1, protocol.ModeRW, 0)
+	r.expect("armed fdset P1 R1 7 read", "cleared P2 R2 7 none", "error P2 R3 ebadf")
+}
+
 func TestFdclrOfUnarmedFDIsOK(t *testing.T) {
 	r := newRig(t)
 	r.req(protocol.OpFdclr, "P1", "R1", 9, protocol.ModeRW, 1)

@@ -217,11 +217,15 @@ func (d *daemon) readSide() error {
 			if errors.Is(err, protocol.ErrTooManyFDs) && fdsExhausted() {
 				reason = "emfile"
 			}
-			if perr := protocol.ParseRequest(d.buf[:n], &d.req); perr != nil && d.req.Pid == nil {
+			perr := protocol.ParseRequest(d.buf[:n], &d.req)
+			switch {
+			case perr != nil && d.req.Pid == nil:
 				d.drv.Drop(err.Error())
-				continue
+			case perr == nil && reason == "emfile" && d.req.Op == protocol.OpFdclr:
+				d.drv.Handle(&d.req, nil) // frees descriptors: never refuse it
+			default:
+				d.drv.Reject(&d.req, reason, nil)
 			}
-			d.drv.Reject(&d.req, reason, nil)
 		default:
 			d.log.Printf("side channel: %v", err)
 			return nil
