@@ -78,8 +78,16 @@ matches(P, M) -> P =:= M.
 flush_mailbox() ->
     receive _ -> flush_mailbox() after 0 -> ok end.
 
+%% A process that has exited is gone even while it waits, a zombie, for
+%% its parent to reap it.
 os_pid_alive(Pid) ->
-    os:cmd("kill -0 " ++ integer_to_list(Pid) ++ " 2>/dev/null && echo yes") =:= "yes\n".
+    case file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/stat") of
+        {ok, Stat} ->
+            [_, AfterName] = string:split(Stat, ") ", trailing),
+            binary:first(AfterName) =/= $Z;
+        {error, _} ->
+            false
+    end.
 
 %% The VM's fd number for an open file, read from /proc.
 vm_fd_of(Path) ->
@@ -89,11 +97,18 @@ vm_fd_of(Path) ->
                                       file:read_link(filename:join(Dir, N)) =:= {ok, Path}],
     FD.
 
-%% Number of fds the daemon of the shared service holds.
+%% Number of sockets the daemon of the shared service holds: its side
+%% channel and the duplicates behind armed interests. (The Go runtime's
+%% own fds, such as its netpoller's, come and go and are not counted.)
 daemon_fds() ->
     #{os_pid := OsPid} = inert:info(),
     daemon_fds(OsPid).
 
 daemon_fds(OsPid) ->
-    {ok, Names} = file:list_dir("/proc/" ++ integer_to_list(OsPid) ++ "/fd"),
-    length(Names).
+    Dir = "/proc/" ++ integer_to_list(OsPid) ++ "/fd",
+    {ok, Names} = file:list_dir(Dir),
+    length([N || N <- Names,
+                 case file:read_link(filename:join(Dir, N)) of
+                     {ok, "socket:" ++ _} -> true;
+                     _ -> false
+                 end]).

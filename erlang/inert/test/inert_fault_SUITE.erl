@@ -1,0 +1,351 @@
+%% SPEC §3–4 under faults, hostile input and exhaustion, against the real
+%% daemon: processes are killed and stopped by the OS pids we started.
+-module(inert_fault_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+
+-import(inert_test_lib, [udp_pair/0, send_to/2, tcp_pair/0, close_all/1,
+                         await_armed/1, await/2, refute_message/1,
+                         flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
+                         daemon_fds/0, daemon_fds/1]).
+
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+-export([
+    kill_inertd_with_1000_armed_and_events_in_flight/1,
+    sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers/1,
+    kill_vm_takes_inertd_within_1s/1,
+    caller_killed_mid_call_is_cleared_and_copies_closed/1,
+    fds_epoll_refuses_are_errors/1,
+    fd_number_reused_while_armed_replaces_the_stale_copy/1,
+    garbage_and_oversized_frames_on_stdin_are_dropped/1,
+    emfile_answers_the_caller_and_the_daemon_goes_on/1,
+    flood_without_waiting_is_bounded/1,
+    soak_poll_cycles_leave_no_leak/1
+]).
+
+suite() ->
+    [{timetrap, {minutes, 5}}].
+
+all() ->
+    [
+        kill_inertd_with_1000_armed_and_events_in_flight,
+        sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers,
+        kill_vm_takes_inertd_within_1s,
+        caller_killed_mid_call_is_cleared_and_copies_closed,
+        fds_epoll_refuses_are_errors,
+        fd_number_reused_while_armed_replaces_the_stale_copy,
+        garbage_and_oversized_frames_on_stdin_are_dropped,
+        emfile_answers_the_caller_and_the_daemon_goes_on,
+        flood_without_waiting_is_bounded,
+        soak_poll_cycles_leave_no_leak
+    ].
+
+init_per_suite(Config) ->
+    ok = inert:start(),
+    Config.
+
+end_per_suite(Config) ->
+    ok = inert:stop(),
+    Config.
+
+init_per_testcase(_Case, Config) ->
+    ok = inert:start(),
+    Config.
+
+end_per_testcase(_Case, _Config) ->
+    flush_mailbox(),
+    ok.
+
+%%--------------------------------------------------------------------
+%% Faults
+%%--------------------------------------------------------------------
+
+kill_inertd_with_1000_armed_and_events_in_flight(_Config) ->
+    PollId = inert:pollid(),
+    N = 1000,
+    {ok, Tx} = gen_udp:open(0, [binary, {ip, {127,0,0,1}}]),
+    Rxs = [begin
+               {ok, S} = gen_udp:open(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+               {ok, FD} = inet:getfd(S),
+               {S, FD}
+           end || _ <- lists:seq(1, N)],
+    %% 900 fdset by this process, 100 polls by their own processes.
+    {Armed, Polled} = lists:split(900, Rxs),
+    [ok = inert:fdset(FD, read) || {_, FD} <- Armed],
+    Self = self(),
+    Pollers = [spawn_link(fun() -> Self ! {polled, self(), inert:poll(FD, read, 30000)} end)
+               || {_, FD} <- Polled],
+    await_armed(N),
+    #{os_pid := Old} = inert:info(),
+    %% Datagrams go out while the daemon is killed half way through.
+    {First, Second} = lists:split(N div 2, Rxs),
+    Sender = spawn_link(fun() ->
+        [ok = send_to(Tx, S) || {S, _} <- First],
+        _ = os:cmd("kill -9 " ++ integer_to_list(Old)),
+        [ok = send_to(Tx, S) || {S, _} <- Second],
+        Self ! sent
+    end),
+    receive sent -> ok after 30000 -> ct:fail({sender_stuck, Sender}) end,
+    Want = lists:sort([FD || {_, FD} <- Armed]),
+    Got = lists:sort([receive {inert_read, PollId, FD} -> FD
+                      after 30000 -> ct:fail({lost_wakeup, I}) end
+                      || I <- lists:seq(1, length(Armed))]),
+    Want = Got,
+    [receive {polled, P, R} -> {ok, read} = R after 30000 -> ct:fail({poller_hangs, P}) end
+     || P <- Pollers],
+    #{os_pid := New, armed := [], service := #{restarts := Restarts}} = inert:info(),
+    true = New =/= Old andalso Restarts >= 1,
+    PollId = inert:pollid(),
+    refute_message({inert_read, '_', '_'}),
+    close_all([Tx | [S || {S, _} <- Rxs]]).
+
+sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers(_Config) ->
+    Pairs = [udp_pair() || _ <- lists:seq(1, 10)],
+    [ok = inert:fdset(FD, read) || {_, FD, _} <- Pairs],
+    #{os_pid := OsPid, service := #{restarts := Restarts}} = inert:info(),
+    Pid = integer_to_list(OsPid),
+    [] = os:cmd("kill -STOP " ++ Pid),
+    try
+        [ok = send_to(Tx, Rx) || {Rx, _, Tx} <- Pairs],
+        {Rx1, FD1, Tx1} = udp_pair(),
+        ok = send_to(Tx1, Rx1),
+        %% The fd is ready but the daemon is stopped: the timeout rules.
+        T0 = erlang:monotonic_time(millisecond),
+        {error, timeout} = inert:poll(FD1, read, 300),
+        Elapsed = erlang:monotonic_time(millisecond) - T0,
+        ct:pal("poll/3 with 300 ms returned after ~b ms with inertd stopped", [Elapsed]),
+        true = Elapsed >= 300 andalso Elapsed < 1500,
+        %% Stopped for 2 s in all, as the issue asks.
+        receive after max(0, 2000 - Elapsed) -> ok end,
+        close_all([Rx1, Tx1])
+    after
+        os:cmd("kill -CONT " ++ Pid)
+    end,
+    [receive {inert_read, _, FD} -> ok after 5000 -> ct:fail({no_event_after_cont, FD}) end
+     || {_, FD, _} <- Pairs],
+    #{os_pid := OsPid, armed := [], service := #{restarts := Restarts}} = inert:info(),
+    {Rx2, FD2, Tx2} = udp_pair(),
+    {ok, write} = inert:poll(FD2, write, 1000),
+    refute_message('_'),
+    close_all([Rx2, Tx2 | lists:append([[Rx, Tx] || {Rx, _, Tx} <- Pairs])]).
+
+kill_vm_takes_inertd_within_1s(_Config) ->
+    {ok, Peer, _} = peer:start_link(#{connection => standard_io,
+                                      args => ["-pa" | code:get_path()]}),
+    ok = peer:call(Peer, inert, start, []),
+    #{os_pid := DaemonPid} = peer:call(Peer, inert, info, []),
+    VmPid = peer:call(Peer, os, getpid, []),
+    unlink(Peer),
+    T0 = erlang:monotonic_time(millisecond),
+    _ = os:cmd("kill -9 " ++ VmPid),
+    ok = await(fun() -> not os_pid_alive(DaemonPid) end, 5000),
+    Gone = erlang:monotonic_time(millisecond) - T0,
+    ct:pal("inertd gone ~b ms after kill -9 of its VM", [Gone]),
+    true = Gone =< 1000.
+
+caller_killed_mid_call_is_cleared_and_copies_closed(_Config) ->
+    Base = daemon_fds(),
+    Pairs = [udp_pair() || _ <- lists:seq(1, 50)],
+    FDs = [FD || {_, FD, _} <- Pairs],
+    Self = self(),
+    Loop = fun Loop(N) ->
+        [begin ok = inert:fdset(FD, read_write), ok = inert:fdset(FD, read) end || FD <- FDs],
+        N =:= 0 andalso (Self ! looping),
+        Loop(N + 1)
+    end,
+    %% Killed wherever it is: in a sendmsg, waiting for an answer, or
+    %% between calls.
+    [begin
+         Pid = spawn(fun() -> Loop(0) end),
+         receive looping -> ok after 10000 -> ct:fail(caller_not_running) end,
+         exit(Pid, kill)
+     end || _ <- lists:seq(1, 5)],
+    await_armed(0),
+    ok = await(fun() -> daemon_fds() =:= Base end, 5000),
+    close_all(lists:append([[Rx, Tx] || {Rx, _, Tx} <- Pairs])).
+
+%%--------------------------------------------------------------------
+%% Bad input
+%%--------------------------------------------------------------------
+
+fds_epoll_refuses_are_errors(Config) ->
+    %% A regular file and /dev/null: epoll_ctl refuses both with EPERM
+    %% (a directory is covered by the Go tests: OTP cannot open one).
+    Path = filename:join(?config(priv_dir, Config), "regular"),
+    ok = file:write_file(Path, <<"x">>),
+    {ok, File} = file:open(Path, [read, raw]),
+    {ok, Null} = file:open("/dev/null", [read, raw]),
+    {error, eperm} = inert:fdset(vm_fd_of(Path)),
+    {error, eperm} = inert:poll(vm_fd_of("/dev/null"), read, 100),
+    ok = file:close(File),
+    ok = file:close(Null),
+    {Rx, FD, Tx} = udp_pair(),
+    {ok, write} = inert:poll(FD, write),
+    #{armed := []} = inert:info(),
+    close_all([Rx, Tx]).
+
+fd_number_reused_while_armed_replaces_the_stale_copy(_Config) ->
+    %% Close an armed TCP socket in the VM and get its number back for a
+    %% UDP socket: re-arming the number must drop inertd's copy of the old
+    %% socket (its peer then sees EOF) and watch the new one.
+    {Server, Client} = tcp_pair(),
+    {ok, FD} = inet:getfd(Server),
+    ok = inert:fdset(FD, read),
+    ok = gen_tcp:close(Server),
+    case reopen_as_udp(FD, 20) of
+        {ok, Udp} ->
+            ok = inert:fdset(FD, read),
+            {error, closed} = gen_tcp:recv(Client, 0, 5000),
+            {ok, Tx} = gen_udp:open(0, [{ip, {127,0,0,1}}]),
+            ok = send_to(Tx, Udp),
+            receive {inert_read, _, FD} -> ok after 5000 -> ct:fail(no_event_for_new_file) end,
+            close_all([Udp, Tx]);
+        none ->
+            {skip, "could not get the fd number back"}
+    end.
+
+reopen_as_udp(_FD, 0) ->
+    none;
+reopen_as_udp(FD, Tries) ->
+    {ok, S} = gen_udp:open(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+    case inet:getfd(S) of
+        {ok, FD} -> {ok, S};
+        _ -> Result = reopen_as_udp(FD, Tries - 1), gen_udp:close(S), Result
+    end.
+
+garbage_and_oversized_frames_on_stdin_are_dropped(_Config) ->
+    {_Sock, Port} = inert_srv:lookup(inert:pollid()),
+    #{counters := #{dropped := D0}} = inert:info(),
+    Frames = [<<"garbage">>, <<>>, term_to_binary(not_a_request),
+              term_to_binary({fdset, self(), make_ref(), 7}),
+              binary:copy(<<7>>, 200000)],
+    [true = erlang:port_command(Port, F) || F <- Frames],
+    ok = await(fun() ->
+                   #{counters := #{dropped := D}} = inert:info(),
+                   D - D0 >= length(Frames) - 1
+               end, 5000),
+    {Rx, FD, Tx} = udp_pair(),
+    {ok, write} = inert:poll(FD, write, 1000),
+    close_all([Rx, Tx]).
+
+%%--------------------------------------------------------------------
+%% Exhaustion
+%%--------------------------------------------------------------------
+
+emfile_answers_the_caller_and_the_daemon_goes_on(Config) ->
+    %% A private daemon whose fd limit is 32 (about 20 fds left for
+    %% duplicates once Go's and the loop's own fds are counted).
+    Wrapper = filename:join(?config(priv_dir, Config), "inertd-32"),
+    Real = filename:join(code:priv_dir(inert), "inertd"),
+    ok = file:write_file(Wrapper, ["#!/bin/sh\nulimit -n 32\nexec '", Real, "' \"$@\"\n"]),
+    ok = file:change_mode(Wrapper, 8#755),
+    true = os:putenv("INERTD", Wrapper),
+    PollId = try prim_inert:start() after os:unsetenv("INERTD") end,
+    true = is_pid(PollId),
+    Pairs = [udp_pair() || _ <- lists:seq(1, 40)],
+    Results = [{FD, prim_inert:fdset(PollId, FD, read)} || {_, FD, _} <- Pairs],
+    Ok = [FD || {FD, ok} <- Results],
+    Full = [FD || {FD, {error, emfile}} <- Results],
+    ct:pal("~b armed, then ~b answered emfile", [length(Ok), length(Full)]),
+    [] = [R || {_, R} <- Results, R =/= ok, R =/= {error, emfile}],
+    true = length(Ok) > 0 andalso length(Full) > 0,
+    %% Still serving: an armed fd delivers, clearing frees room, and the
+    %% freed room can be armed again.
+    [{Rx, FD0, Tx} | _] = [P || {_, F, _} = P <- Pairs, F =:= hd(Ok)],
+    ok = send_to(Tx, Rx),
+    receive {inert_read, PollId, FD0} -> ok after 5000 -> ct:fail(no_event_when_full) end,
+    [ok = prim_inert:fdclr(PollId, FD) || FD <- tl(Ok)],
+    ok = prim_inert:fdset(PollId, hd(Full), read),
+    #{armed := [_]} = prim_inert:info(PollId),
+    ok = prim_inert:stop(PollId),
+    close_all(lists:append([[R, T] || {R, _, T} <- Pairs])).
+
+flood_without_waiting_is_bounded(_Config) ->
+    %% A process writes 50,000 fdset requests straight to the side channel
+    %% and never reads an answer. The flow-control window holds inertd back,
+    %% so neither inertd nor the port owner's mailbox grows without bound.
+    PollId = inert:pollid(),
+    {Sock, _Port} = inert_srv:lookup(PollId),
+    #{os_pid := OsPid} = inert:info(),
+    Rss0 = rss_kib(OsPid),
+    {Rx, FD, Tx} = udp_pair(),
+    Self = self(),
+    Flooder = spawn(fun() ->
+        [ok = prim_inert:send_request(Sock, {fdset, self(), make_ref(), FD, read}, FD)
+         || _ <- lists:seq(1, 50000)],
+        Self ! flooded,
+        receive stop -> ok end
+    end),
+    MaxQueue = sample_queue(PollId, 0),
+    receive flooded -> ok after 120000 -> ct:fail(flood_stuck) end,
+    Rss1 = rss_kib(OsPid),
+    ct:pal("inertd RSS ~b KiB -> ~b KiB; port owner queue peaked at ~b", [Rss0, Rss1, MaxQueue]),
+    true = Rss1 - Rss0 < 32 * 1024,
+    true = MaxQueue < 2000,
+    exit(Flooder, kill),
+    await_armed(0),
+    {ok, write} = inert:poll(FD, write, 1000),
+    close_all([Rx, Tx]).
+
+%% Sample the port owner's queue until the flooder reports.
+sample_queue(Srv, Max) ->
+    {message_queue_len, Len} = process_info(Srv, message_queue_len),
+    receive
+        flooded -> self() ! flooded, max(Max, Len)
+    after 5 ->
+        sample_queue(Srv, max(Max, Len))
+    end.
+
+%%--------------------------------------------------------------------
+%% Leaks
+%%--------------------------------------------------------------------
+
+soak_poll_cycles_leave_no_leak(_Config) ->
+    %% INERT_SOAK_CYCLES poll cycles (default 100,000; RELIABILITY.md has a
+    %% 10^6 run) over 100 fds by 100 processes.
+    Cycles = list_to_integer(os:getenv("INERT_SOAK_CYCLES", "100000")),
+    Procs = 100,
+    Pairs = [udp_pair() || _ <- lists:seq(1, Procs)],
+    #{os_pid := OsPid} = inert:info(),
+    VmFds0 = vm_fds(),
+    DaemonFds0 = daemon_fds(OsPid),
+    %% Warm up (the Go heap grows to its working size), then run the rest
+    %% in two halves: RSS must not grow from the first half to the second.
+    run_polls(Pairs, Cycles div 5 div Procs),
+    #{counters := #{goroutines := G0}} = inert:info(),
+    T0 = erlang:monotonic_time(millisecond),
+    run_polls(Pairs, Cycles * 2 div 5 div Procs),
+    Rss1 = rss_kib(OsPid),
+    run_polls(Pairs, Cycles * 2 div 5 div Procs),
+    Rss2 = rss_kib(OsPid),
+    Ms = erlang:monotonic_time(millisecond) - T0,
+    #{armed := [], counters := #{goroutines := G1}} = inert:info(),
+    ct:pal("~b poll cycles, ~b ms after warm-up; inertd sockets ~b -> ~b, VM fds ~b -> ~b, "
+           "RSS ~b -> ~b KiB, goroutines ~b -> ~b",
+           [Cycles, Ms, DaemonFds0, daemon_fds(OsPid), VmFds0, vm_fds(), Rss1, Rss2, G0, G1]),
+    DaemonFds0 = daemon_fds(OsPid),
+    VmFds0 = vm_fds(),
+    G0 = G1,
+    true = Rss2 - Rss1 < 2048,
+    close_all(lists:append([[Rx, Tx] || {Rx, _, Tx} <- Pairs])).
+
+run_polls(Pairs, PerProc) ->
+    Self = self(),
+    Pids = [spawn_link(fun() ->
+                [{ok, write} = inert:poll(FD, write) || _ <- lists:seq(1, PerProc)],
+                Self ! {done, self()}
+            end) || {_, FD, _} <- Pairs],
+    [receive {done, P} -> ok after 120000 -> ct:fail({soak_stuck, P}) end || P <- Pids],
+    ok.
+
+vm_fds() ->
+    {ok, Names} = file:list_dir("/proc/self/fd"),
+    length(Names).
+
+rss_kib(OsPid) ->
+    {ok, Status} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
+    [Line] = [L || L <- binary:split(Status, <<"\n">>, [global]),
+              binary:match(L, <<"VmRSS:">>) =/= nomatch],
+    [_, Kib | _] = binary:split(Line, [<<" ">>, <<"\t">>], [global, trim_all]),
+    binary_to_integer(Kib).
