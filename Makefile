@@ -7,7 +7,7 @@ REBAR ?= rebar3
 APP    = erlang/inert
 GOOS_CROSS = darwin freebsd
 
-.PHONY: all deps build inertd test test-go test-erlang cross lint shell dialyzer clean
+.PHONY: all deps build inertd test test-go test-erlang cross lint fuzz shell dialyzer clean
 
 all: build
 
@@ -21,7 +21,7 @@ inertd: deps
 build: inertd
 	cd $(APP) && $(REBAR) compile
 
-test: deps lint test-go cross test-erlang dialyzer
+test: deps lint test-go fuzz cross test-erlang dialyzer
 	@echo "make test: all checks passed"
 
 lint:
@@ -31,6 +31,17 @@ lint:
 
 test-go:
 	go test -race -count=1 ./...
+
+# Every decoder, fuzzed for FUZZTIME each from the kept corpus
+# (protocol/testdata/fuzz and the golden frames). `make fuzz FUZZTIME=1000000x`
+# runs a million executions per target.
+FUZZTIME ?= 5s
+FUZZ_TARGETS = FuzzParseRequest FuzzSkip FuzzDecoder FuzzFrameReader
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "go test -fuzz=$$t -fuzztime=$(FUZZTIME) ./protocol/"; \
+	  go test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) ./protocol/ || exit 1; \
+	done
 
 cross:
 	@for os in $(GOOS_CROSS); do echo "GOOS=$$os go build ./..."; GOOS=$$os go build ./... || exit 1; done
