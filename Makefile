@@ -15,8 +15,10 @@ all: build
 deps:
 	@sh scripts/install-deps.sh
 
+# CGO_ENABLED=0: inertd drops capabilities on every thread, which a cgo
+# binary cannot do (see cmd/inertd/caps_linux.go).
 inertd: deps
-	go build -trimpath -o $(APP)/priv/inertd ./cmd/inertd
+	CGO_ENABLED=0 go build -trimpath -o $(APP)/priv/inertd ./cmd/inertd
 
 build: inertd
 	cd $(APP) && $(REBAR) compile

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -62,8 +64,14 @@ func (s *syncBuffer) String() string {
 
 func startDaemon(t *testing.T, vmPID int, extra ...string) *child {
 	t.Helper()
+	return startExe(t, os.Args[0], vmPID, extra...)
+}
+
+// startExe starts exe (the test binary, or a real inertd build) as inertd.
+func startExe(t *testing.T, exe string, vmPID int, extra ...string) *child {
+	t.Helper()
 	args := append([]string{"-vm-pid", fmt.Sprint(vmPID)}, extra...)
-	cmd := exec.Command(os.Args[0], args...)
+	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), "INERTD_TEST_DAEMON=1")
 	d := &child{t: t, cmd: cmd, side: -1, stderr: &syncBuffer{}, waited: make(chan error, 1)}
 	cmd.Stderr = d.stderr

@@ -105,7 +105,16 @@ func run(cfg config, logger *log.Logger) int {
 var errAcceptTimeout = errors.New("the VM did not connect to the side channel in time")
 
 func (d *daemon) serve() error {
-	var err error
+	bindService, warn, err := dropPrivileges()
+	if err != nil {
+		return err
+	}
+	if warn != "" {
+		d.log.Print(warn)
+	}
+	if bindService {
+		d.log.Print("keeping CAP_NET_BIND_SERVICE (permitted, not effective) for open")
+	}
 	if d.ps, err = pollset.Open(); err != nil {
 		return err
 	}

@@ -11,4 +11,4 @@ fi
 command -v go >/dev/null 2>&1 || { echo "inert: 'go' is not on PATH; it is needed to build priv/inertd" >&2; exit 1; }
 mkdir -p "$here/priv"
 cd "$root"
-go build -trimpath -o "$here/priv/inertd" ./cmd/inertd
+CGO_ENABLED=0 go build -trimpath -o "$here/priv/inertd" ./cmd/inertd
