@@ -8,6 +8,7 @@ APP    = erlang/inert
 GOOS_CROSS = darwin freebsd
 
 .PHONY: all deps build inertd test test-go test-erlang cross lint fuzz shell dialyzer clean
+.PHONY: demo fdpass
 
 all: build
 
@@ -57,5 +58,40 @@ dialyzer: deps
 shell: build
 	cd $(APP) && $(REBAR) shell --apps inert
 
+# The examples run on the built application; their beams go next to it.
+EXAMPLES_EBIN = $(APP)/_build/examples
+INERT_EBIN = $(APP)/_build/default/lib/inert/ebin
+
+# examples/echo under load: 50 clients x 2000 round trips of 64 bytes,
+# progress while it runs, then a summary with inertd's counters.
+# DEMO_ARGS="CLIENTS ROUNDS SIZE" changes the load.
+demo: deps build
+	@mkdir -p $(EXAMPLES_EBIN)
+	erlc -o $(EXAMPLES_EBIN) examples/echo/*.erl
+	erl -noshell -pa $(INERT_EBIN) -pa $(EXAMPLES_EBIN) -run echo_demo main $(DEMO_ARGS)
+
+# examples/fdpass: a Go program hands a listening socket to the VM, and
+# five workers share one UDP socket through inert_fd:dup/1.
+fdpass: deps build
+	@mkdir -p $(EXAMPLES_EBIN)
+	erlc -o $(EXAMPLES_EBIN) examples/fdpass/*.erl
+	go build -o $(EXAMPLES_EBIN)/handoff ./examples/fdpass/handoff
+	erl -noshell -pa $(INERT_EBIN) -pa $(EXAMPLES_EBIN) -run fdpass main $(EXAMPLES_EBIN)/handoff
+
 clean:
 	rm -rf $(APP)/_build $(APP)/priv/inertd $(APP)/logs
+
+.PHONY: bench bench-smoke
+
+# Benchmarks (issue 4): inert against OTP socket nowait/select and
+# gen_udp/gen_tcp {active, once}, every figure in one run of a few
+# minutes. Writes bench/out/results.json, bench/wake-latency.png and the
+# table in BENCHMARKS.md.
+bench: build
+	@sh bench/install-bench-deps.sh
+	sh bench/run.sh full
+
+# The same harness with tiny counts (< 60 s): checks it runs, not speed.
+bench-smoke: build
+	@sh bench/install-bench-deps.sh
+	sh bench/run.sh smoke

@@ -76,6 +76,8 @@ type Counters struct {
 	FDsClosed   uint64 // fds inertd closed
 	Dropped     uint64 // requests that could not be answered (undecodable)
 	Frames      uint64 // frames written to the VM
+	FDsOpened   uint64 // sockets made by open requests
+	FDsSent     uint64 // fds handed to the VM (dup, open)
 }
 
 // caller is one Erlang process that holds interests.
@@ -108,6 +110,9 @@ type Driver struct {
 	callers map[string]*caller  // raw pid -> caller with n > 0
 	free    []*interest         // recycled interests
 	cnt     Counters
+
+	sockets Sockets // open; nil until PassFDs
+	courier Courier // dup, open; nil until PassFDs
 }
 
 // New returns a driver that arms fds in ps, manages them with files and
@@ -145,6 +150,9 @@ func (d *Driver) Handle(req *protocol.Request, fds []int) {
 	case protocol.OpFdclr:
 		d.fdclr(req, fds)
 		return
+	case protocol.OpDup:
+		d.dup(req, fds)
+		return
 	}
 	// The remaining requests take no fds: close any that came along.
 	if len(fds) > 0 {
@@ -172,6 +180,8 @@ func (d *Driver) Handle(req *protocol.Request, fds []int) {
 		d.out.Owner(req.Pid, req.Ref, req.NewOwner)
 	case protocol.OpInfo:
 		d.info(req)
+	case protocol.OpOpen:
+		d.open(req)
 	default:
 		d.Drop("unknown request")
 	}

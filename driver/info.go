@@ -60,6 +60,8 @@ func (d *Driver) info(req *protocol.Request) {
 		{"fds_closed", d.cnt.FDsClosed},
 		{"dropped", d.cnt.Dropped},
 		{"frames", d.cnt.Frames},
+		{"fds_opened", d.cnt.FDsOpened},
+		{"fds_sent", d.cnt.FDsSent},
 		{"armed", uint64(len(d.byVM))},
 		{"goroutines", uint64(runtime.NumGoroutine())},
 		{"heap_bytes", mem.HeapAlloc},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,13 +77,24 @@ type reqWant struct {
 	fdValid                  bool
 	mode                     Mode
 	modeOK                   bool
+	spec                     *OpenSpec // open: the valid spec, nil for einval
+	partial                  bool      // open: a spec without every key
 	err                      error
 }
 
 func (w reqWant) request(c components) Request {
-	return Request{Op: w.op, Pid: c[w.pid], Ref: c[w.ref], FD: w.fd, FDValid: w.fdValid,
+	r := Request{Op: w.op, Pid: c[w.pid], Ref: c[w.ref], FD: w.fd, FDValid: w.fdValid,
 		Mode: w.mode, ModeOK: w.modeOK, Dead: c[w.dead], NewOwner: c[w.newOwner]}
+	if w.spec != nil {
+		r.Spec, r.SpecOK = *w.spec, true
+	}
+	return r
 }
+
+var (
+	loopback4 = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	linkLocal = netip.MustParseAddr("fe80::ffff")
+)
 
 var goldenRequests = []reqWant{
 	{name: "hello", op: OpHello, pid: "pid"},
@@ -114,6 +126,35 @@ var goldenRequests = []reqWant{
 	{name: "down", op: OpDown, pid: "pid2"},
 	{name: "controlling_process", op: OpControllingProcess, pid: "pid", ref: "ref", newOwner: "pid2"},
 	{name: "info", op: OpInfo, pid: "pid", ref: "ref"},
+	{name: "dup", op: OpDup, pid: "pid", ref: "ref", fd: 7, fdValid: true},
+	{name: "dup_fd_negative", op: OpDup, pid: "pid", ref: "ref", fd: -1, fdValid: true},
+	{name: "dup_fd_atom", op: OpDup, pid: "pid", ref: "ref"},
+	{name: "open_tcp", op: OpOpen, pid: "pid", ref: "ref", spec: &OpenSpec{Proto: ProtoTCP,
+		Family: FamilyInet, Addr: loopback4, ReuseAddr: true, Backlog: 16}},
+	{name: "open_udp6", op: OpOpen, pid: "pid", ref: "ref", spec: &OpenSpec{Proto: ProtoUDP,
+		Family: FamilyInet6, Addr: netip.IPv6Loopback(), Port: 5353, ReusePort: true}},
+	{name: "open_tcp6_any", op: OpOpen, pid: "pid", ref: "ref", spec: &OpenSpec{Proto: ProtoTCP,
+		Family: FamilyInet6, Addr: linkLocal, Port: 65535}},
+	{name: "open_defaults", op: OpOpen, pid: "pid", ref: "ref", partial: true, spec: &OpenSpec{
+		Proto: ProtoTCP, Family: FamilyInet, Backlog: DefaultBacklog}},
+	{name: "open_loopback6", op: OpOpen, pid: "pid", ref: "ref", partial: true, spec: &OpenSpec{
+		Proto: ProtoTCP, Family: FamilyInet6, Addr: netip.IPv6Loopback(), Backlog: DefaultBacklog}},
+	{name: "open_any_udp", op: OpOpen, pid: "pid", ref: "ref", partial: true, spec: &OpenSpec{
+		Proto: ProtoUDP, Family: FamilyInet, Port: 9}},
+	// Specs the driver answers with einval: SpecOK false.
+	{name: "open_spec_not_map", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_unknown_key", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_key_not_atom", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_bad_type", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_bad_family", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_family_mismatch", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_addr_elem", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_addr_arity", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_addr_string", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_port_range", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_port_negative", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_udp_backlog", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_reuse_bad", op: OpOpen, pid: "pid", ref: "ref"},
 	// Decode errors: Op, Pid and Ref are still set when they were readable.
 	{name: "bad_fdset_arity4", op: OpFdset, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_fdset_arity7", op: OpFdset, pid: "pid", ref: "ref", err: ErrRequest},
@@ -123,6 +164,8 @@ var goldenRequests = []reqWant{
 	{name: "bad_fdset_dead", op: OpFdset, pid: "pid", ref: "ref", fd: 7, fdValid: true, mode: ModeRead, modeOK: true, err: ErrRequest},
 	{name: "bad_info_arity", op: OpInfo, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_hello_arity", op: OpHello, pid: "pid", err: ErrRequest},
+	{name: "bad_dup_arity5", op: OpDup, pid: "pid", ref: "ref", err: ErrRequest},
+	{name: "bad_open_arity3", op: OpOpen, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_cp_newowner", op: OpControllingProcess, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_unknown_op", err: ErrRequest},
 	{name: "bad_op_binary", err: ErrRequest},
@@ -141,9 +184,11 @@ var legacyRequests = []reqWant{
 // wrote: it is valid, and an FD or mode it has is one (else AppendRequest
 // writes the atom undefined there).
 func (w reqWant) representable() bool {
-	hasFD := w.op == OpFdset || w.op == OpPoll || w.op == OpFdclr || w.op == OpCancel
+	hasFD := w.op == OpFdset || w.op == OpPoll || w.op == OpFdclr || w.op == OpCancel || w.op == OpDup
 	hasMode := w.op == OpFdset || w.op == OpPoll || w.op == OpFdclr
-	return w.err == nil && (!hasFD || w.fdValid) && (!hasMode || w.modeOK)
+	hasSpec := w.op == OpOpen
+	return w.err == nil && (!hasFD || w.fdValid) && (!hasMode || w.modeOK) &&
+		(!hasSpec || w.spec != nil && !w.partial)
 }
 
 func sameRequest(a, b *Request) bool {
@@ -151,7 +196,8 @@ func sameRequest(a, b *Request) bool {
 		a.FD == b.FD && a.FDValid == b.FDValid && a.Mode == b.Mode && a.ModeOK == b.ModeOK &&
 		bytes.Equal(a.Dead, b.Dead) && bytes.Equal(a.NewOwner, b.NewOwner) &&
 		(a.Dead == nil) == (b.Dead == nil) && (a.NewOwner == nil) == (b.NewOwner == nil) &&
-		(a.Pid == nil) == (b.Pid == nil) && (a.Ref == nil) == (b.Ref == nil)
+		(a.Pid == nil) == (b.Pid == nil) && (a.Ref == nil) == (b.Ref == nil) &&
+		a.Spec == b.Spec && a.SpecOK == b.SpecOK
 }
 
 func checkParse(t *testing.T, b []byte, w reqWant, c components) {
@@ -291,6 +337,18 @@ func TestBatchMatchesOTPMinorVersion2(t *testing.T) {
 					t.Fatalf("Batch.Bytes()\n got %v\nwant %v", got, want)
 				}
 			})
+		}
+	}
+}
+
+// The handover inertd sends on the side channel is the very bytes of
+// term_to_binary({fd, Pid, Ref}, [{minor_version, 2}]).
+func TestAppendHandoverMatchesOTPMinorVersion2(t *testing.T) {
+	for _, fl := range flavours {
+		c := loadComponents(t, fl, "mv2")
+		want := readGolden(t, fl, "mv2", "msg_fd")
+		if got := AppendHandover(nil, c["pid"], c["ref"]); !bytes.Equal(got, want) {
+			t.Errorf("%s: AppendHandover\n got %v\nwant %v", fl, got, want)
 		}
 	}
 }

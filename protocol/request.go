@@ -1,5 +1,7 @@
 package protocol
 
+import "net/netip"
+
 // Op names a request of PROTOCOL.md.
 type Op uint8
 
@@ -14,6 +16,8 @@ const (
 	OpControllingProcess
 	OpInfo
 	OpAck
+	OpDup
+	OpOpen
 )
 
 // Mode is a set of directions: ModeRead|ModeWrite is read_write.
@@ -40,4 +44,37 @@ type Request struct {
 	Dead     []byte // takeover form of fdset/poll: the dead owner, else nil
 	NewOwner []byte // controlling_process
 	Acked    int64  // ack: frames the VM has handled so far
+	Spec     OpenSpec
+	SpecOK   bool // open: the Spec term was a valid spec map (else einval)
+}
+
+// Proto is the kind of socket an open request makes.
+type Proto uint8
+
+const (
+	ProtoTCP Proto = iota + 1 // SOCK_STREAM, listening
+	ProtoUDP                  // SOCK_DGRAM
+)
+
+// Family is the address family of an open request.
+type Family uint8
+
+const (
+	FamilyInet  Family = iota + 1 // AF_INET
+	FamilyInet6                   // AF_INET6
+)
+
+// DefaultBacklog is the listen backlog of a tcp open without one.
+const DefaultBacklog = 128
+
+// OpenSpec is the Spec of an open request (PROTOCOL.md): the socket inertd
+// makes, binds and, for tcp, listens on before handing it to the VM.
+type OpenSpec struct {
+	Proto     Proto
+	Family    Family
+	Addr      netip.Addr // the bind address, of Family; the zero Addr is any
+	Port      uint16
+	ReuseAddr bool
+	ReusePort bool
+	Backlog   int32 // tcp only
 }

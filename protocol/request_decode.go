@@ -8,7 +8,8 @@ package protocol
 // is not an integer or does not fit in an int64 leaves FDValid false and
 // FD 0 (ebadf), and a mode other than the atoms read, write and
 // read_write leaves ModeOK false and Mode ModeNone (einval). The range of
-// FD is the driver's to check.
+// FD is the driver's to check. Likewise an open request whose Spec is not
+// a valid spec map leaves SpecOK false and Spec zero (einval).
 //
 // Anything else is a *DecodeError: bytes that are not a term (ErrVersion,
 // ErrTruncated, ErrTag, ErrMalformed, ErrTrailing) or a term that is not
@@ -81,8 +82,12 @@ func ParseRequest(b []byte, r *Request) error {
 				return asRequestError(err)
 			}
 		}
-	case OpCancel:
+	case OpCancel, OpDup:
 		if err = d.fd(r); err != nil {
+			return err
+		}
+	case OpOpen:
+		if err = d.spec(r); err != nil {
 			return err
 		}
 	case OpControllingProcess:
@@ -136,6 +141,10 @@ func opNamed(name []byte) Op {
 		return OpInfo
 	case "ack":
 		return OpAck
+	case "dup":
+		return OpDup
+	case "open":
+		return OpOpen
 	}
 	return OpInvalid
 }
@@ -147,7 +156,7 @@ func arity(op Op) (lo, hi int) {
 		return 2, 2
 	case OpCancel, OpInfo:
 		return 3, 3
-	case OpControllingProcess:
+	case OpControllingProcess, OpDup, OpOpen:
 		return 4, 4
 	case OpFdset, OpPoll:
 		return 5, 6

@@ -107,7 +107,9 @@ func TestParseRequestResetsRequest(t *testing.T) {
 
 func TestParseRequestDoesNotAllocate(t *testing.T) {
 	for _, name := range []string{"fdset_read", "fdset_dead", "fdset_restore", "fdset_fd_huge",
-		"fdset_mode_list", "poll", "cancel", "controlling_process", "info"} {
+		"fdset_mode_list", "poll", "cancel", "controlling_process", "info", "dup",
+		"open_tcp", "open_udp6", "open_tcp6_any", "open_loopback6", "open_spec_unknown_key",
+		"open_spec_addr_arity", "open_spec_family_mismatch"} {
 		b := readGolden(t, "sname", "mv2", "req_"+name)
 		var r Request
 		if n := testing.AllocsPerRun(100, func() {

@@ -52,6 +52,8 @@ type daemon struct {
 	acked   uint64 // frames the VM has handled, from its last ack
 	paused  bool   // the side channel is out of the pollset: window full
 
+	handq handovers // fds for the VM, waiting to be sent (handover.go)
+
 	req    protocol.Request
 	buf    []byte
 	fds    [protocol.MaxFDsPerMessage]int
@@ -75,6 +77,7 @@ func run(cfg config, logger *log.Logger) int {
 	if d.drv != nil {
 		d.drv.CloseAll()
 	}
+	d.handq.closeAll()
 	if d.conn != nil {
 		d.conn.Close()
 	}
@@ -119,6 +122,7 @@ func (d *daemon) serve() error {
 		return err
 	}
 	d.drv = driver.New(d.ps, osFiles{}, &d.out, d.log)
+	d.drv.PassFDs(osSockets{}, d)
 	if d.ln, err = protocol.ListenTemp(); err != nil {
 		return err
 	}
@@ -145,6 +149,9 @@ func (d *daemon) serve() error {
 			}
 			msec = int(left/time.Millisecond) + 1
 		}
+		if d.handq.polling() {
+			msec = handoverRetry
+		}
 		n, err := d.ps.Wait(d.events, msec)
 		if err != nil {
 			return err
@@ -154,6 +161,7 @@ func (d *daemon) serve() error {
 				return err
 			}
 		}
+		d.sendHandovers()
 		if err := d.flush(); err != nil {
 			return err
 		}
@@ -169,6 +177,9 @@ func (d *daemon) dispatch(ev pollset.Event) error {
 		return d.readSide()
 	case d.ln != nil && fd == d.ln.FD():
 		d.accept()
+		return nil
+	case d.handq.isWatch(fd):
+		d.handq.writable() // sent at the end of this turn
 		return nil
 	default:
 		d.drv.Ready(ev)

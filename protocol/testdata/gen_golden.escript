@@ -19,6 +19,7 @@
 %%              restore: the components the other terms are built from
 %%              req_*: one request of PROTOCOL.md (or a malformed one)
 %%              ent_*: a frame payload [Entry] (or several entries)
+%%              msg_*: a side channel message from inertd ({fd, Pid, Ref})
 %%   golden/terms/<enc>/<name>.etf: single integers, atoms and binaries
 %%   golden/legacy/<name>.etf: hand-built requests in the old formats OTP
 %%     still decodes but no longer writes (PID_EXT, NEW_REFERENCE_EXT,
@@ -56,7 +57,8 @@ flavour(Dir, Flavour) ->
           restore => restore},
     Terms = [{atom_to_list(K), V} || {K, V} <- maps:to_list(C)]
         ++ [{"req_" ++ N, T} || {N, T} <- requests(C)]
-        ++ [{"ent_" ++ N, T} || {N, T} <- entries(C)],
+        ++ [{"ent_" ++ N, T} || {N, T} <- entries(C)]
+        ++ [{"msg_fd", {fd, maps:get(pid, C), maps:get(ref, C)}}],
     [write(filename:join([Dir, Flavour, E]), N, term_to_binary(T, Opts))
      || {E, Opts} <- encodings(), {N, T} <- Terms],
     Pid2 ! stop,
@@ -93,6 +95,36 @@ requests(#{pid := P, pid2 := P2, pid_serial := PS, pid_remote := PR,
      {"down", {down, P2}},
      {"controlling_process", {controlling_process, P, R, P2}},
      {"info", {info, P, R}},
+     {"dup", {dup, P, R, 7}},
+     {"dup_fd_negative", {dup, P, R, -1}},
+     {"dup_fd_atom", {dup, P, R, stdin}},
+     %% open: the first three as inert_fd:open/1 sends them (every key)
+     {"open_tcp", {open, P, R, #{type => tcp, family => inet, addr => {127,0,0,1},
+                                 port => 0, reuseaddr => true, reuseport => false,
+                                 backlog => 16}}},
+     {"open_udp6", {open, P, R, #{type => udp, family => inet6,
+                                  addr => {0,0,0,0,0,0,0,1}, port => 5353,
+                                  reuseaddr => false, reuseport => true}}},
+     {"open_tcp6_any", {open, P, R, #{type => tcp, family => inet6,
+                                      addr => {16#fe80,0,0,0,0,0,0,16#ffff},
+                                      port => 65535, reuseaddr => false,
+                                      reuseport => false, backlog => 0}}},
+     {"open_defaults", {open, P, R, #{}}},
+     {"open_loopback6", {open, P, R, #{family => inet6, addr => loopback}}},
+     {"open_any_udp", {open, P, R, #{type => udp, addr => any, port => 9}}},
+     {"open_spec_not_map", {open, P, R, [{type, tcp}]}},
+     {"open_spec_unknown_key", {open, P, R, #{type => tcp, frob => 1}}},
+     {"open_spec_key_not_atom", {open, P, R, #{"type" => tcp}}},
+     {"open_spec_bad_type", {open, P, R, #{type => sctp}}},
+     {"open_spec_bad_family", {open, P, R, #{family => local}}},
+     {"open_spec_family_mismatch", {open, P, R, #{family => inet6, addr => {127,0,0,1}}}},
+     {"open_spec_addr_elem", {open, P, R, #{addr => {256,0,0,1}}}},
+     {"open_spec_addr_arity", {open, P, R, #{addr => {1,2,3}}}},
+     {"open_spec_addr_string", {open, P, R, #{addr => "127.0.0.1"}}},
+     {"open_spec_port_range", {open, P, R, #{port => 65536}}},
+     {"open_spec_port_negative", {open, P, R, #{port => -1}}},
+     {"open_spec_udp_backlog", {open, P, R, #{type => udp, backlog => 5}}},
+     {"open_spec_reuse_bad", {open, P, R, #{reuseaddr => yes}}},
      %% malformed: decode errors
      {"bad_fdset_arity4", {fdset, P, R, 7}},
      {"bad_fdset_arity7", {fdset, P, R, 7, read, P2, extra}},
@@ -102,6 +134,8 @@ requests(#{pid := P, pid2 := P2, pid_serial := PS, pid_remote := PR,
      {"bad_fdset_dead", {fdset, P, R, 7, read, notapid}},
      {"bad_info_arity", {info, P, R, extra}},
      {"bad_hello_arity", {hello, P, 1}},
+     {"bad_dup_arity5", {dup, P, R, 7, extra}},
+     {"bad_open_arity3", {open, P, R}},
      {"bad_cp_newowner", {controlling_process, P, R, R}},
      {"bad_unknown_op", {frobnicate, P, R}},
      {"bad_op_binary", {<<"fdset">>, P, R, 7, read}},

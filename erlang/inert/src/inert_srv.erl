@@ -9,16 +9,18 @@
 %% daemon can be re-armed, monitors every process holding an interest so
 %% that its interests are cleared when it dies, and remembers cancelled
 %% polls so that their late answers are dropped instead of reaching a
-%% mailbox. The wire protocol is in protocol/PROTOCOL.md.
+%% mailbox. It also reads the side channel, where inertd hands over the
+%% fds of dup and open, and closes any fd whose caller dies before it has
+%% taken it. The wire protocol is in protocol/PROTOCOL.md.
 -module(inert_srv).
 -behaviour(gen_server).
 
 -export([start_link/1, start_link/2, lookup/1, await_restart/2, cancel/3, status/1,
-         info_keys/0]).
+         info_keys/0, errnos/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -ifdef(TEST).
--export([drop_dir/3, minus/2]).
+-export([drop_dir/3, minus/2, handover_of/1]).
 -endif.
 
 -define(PROTOCOL_VERSION, 1).
@@ -48,6 +50,9 @@
     cancelled = #{} :: #{reference() => true},
     %% callers waiting for the daemon to be restarted
     waiters = [] :: [gen_server:from()],
+    %% fds handed to callers that have not taken them yet, by the
+    %% monitor reference that is also the token of the handover
+    handovers = #{} :: #{reference() => {pid(), non_neg_integer()}},
     restarts = [] :: [integer()],
     restarts_total = 0 :: non_neg_integer()
 }).
@@ -109,7 +114,32 @@ status(Srv) ->
 info_keys() ->
     [version, os_pid, owner, armed, counters, requests, events, errors,
      fds_received, fds_closed, dropped, frames, goroutines, heap_bytes,
-     sys_bytes, fdset, poll, none].
+     sys_bytes, fds_opened, fds_sent, fdset, poll, none].
+
+%% @doc The errno atoms inertd may answer with (the names of x/sys/unix's
+%% Linux errno table, lowercased), in the atom table once this module is
+%% loaded, for the same reason as `info_keys/0': an `open' can fail with
+%% any errno of socket, setsockopt, bind or listen (`eaddrnotavail', ...).
+-spec errnos() -> [atom(), ...].
+errnos() ->
+    [eperm, enoent, esrch, eintr, eio, enxio, e2big, enoexec, ebadf, echild,
+     eagain, enomem, eacces, efault, enotblk, ebusy, eexist, exdev, enodev,
+     enotdir, eisdir, einval, enfile, emfile, enotty, etxtbsy, efbig, enospc,
+     espipe, erofs, emlink, epipe, edom, erange, edeadlk, enametoolong,
+     enolck, enosys, enotempty, eloop, enomsg, eidrm, echrng, el2nsync,
+     el3hlt, el3rst, elnrng, eunatch, enocsi, el2hlt, ebade, ebadr, exfull,
+     enoano, ebadrqc, ebadslt, ebfont, enostr, enodata, etime, enosr, enonet,
+     enopkg, eremote, enolink, eadv, esrmnt, ecomm, eproto, emultihop,
+     edotdot, ebadmsg, eoverflow, enotuniq, ebadfd, eremchg, elibacc, elibbad,
+     elibscn, elibmax, elibexec, eilseq, erestart, estrpipe, eusers, enotsock,
+     edestaddrreq, emsgsize, eprototype, enoprotoopt, eprotonosupport,
+     esocktnosupport, enotsup, epfnosupport, eafnosupport, eaddrinuse,
+     eaddrnotavail, enetdown, enetunreach, enetreset, econnaborted,
+     econnreset, enobufs, eisconn, enotconn, eshutdown, etoomanyrefs,
+     etimedout, econnrefused, ehostdown, ehostunreach, ealready, einprogress,
+     estale, efscorrupted, enotnam, enavail, eisnam, eremoteio, edquot,
+     enomedium, emediumtype, ecanceled, enokey, ekeyexpired, ekeyrevoked,
+     ekeyrejected, eownerdead, enotrecoverable, erfkill, ehwpoison, eftype].
 
 %%--------------------------------------------------------------------
 %% gen_server callbacks
@@ -147,13 +177,18 @@ handle_call(status, _From, St) ->
         owner => St#st.owner,
         restarts => St#st.restarts_total,
         armed => maps:size(St#st.armed),
-        monitored => maps:size(St#st.mons)
+        monitored => maps:size(St#st.mons),
+        handovers => maps:size(St#st.handovers)
     },
     {reply, Reply, St};
 handle_call(_Request, _From, St) ->
     {reply, {error, einval}, St}.
 
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
+handle_cast({taken, Token}, #st{handovers = Handovers} = St) ->
+    %% The caller has the fd: it is its own from now on.
+    erlang:demonitor(Token, [flush]),
+    {noreply, St#st{handovers = maps:remove(Token, Handovers)}};
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
@@ -178,6 +213,17 @@ handle_info({Port, {exit_status, Status}}, #st{port = Port} = St) ->
 handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
     logger:warning("inert: inertd port closed (~p); restarting", [Reason]),
     restart(St);
+handle_info({'$socket', Sock, select, _Handle}, #st{sock = Sock} = St) ->
+    {noreply, read_side(St)};
+handle_info({'$socket', _OldSock, _SelectOrAbort, _Info}, St) ->
+    %% The side channel of a daemon that is gone.
+    {noreply, St};
+handle_info({'DOWN', Token, process, _Pid, _}, #st{handovers = Handovers} = St)
+  when is_map_key(Token, Handovers) ->
+    %% A caller died before taking the fd it asked for.
+    {_, FD} = maps:get(Token, Handovers),
+    _ = inert_fd:close(FD),
+    {noreply, St#st{handovers = maps:remove(Token, Handovers)}};
 handle_info({'DOWN', _MRef, process, Pid, _}, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
     %% A caller died: inertd clears (and closes) whatever it still holds.
     _ = send(St, {down, Pid}),
@@ -201,6 +247,9 @@ handle_info(Msg, St) ->
 terminate(_Reason, St) ->
     _ = persistent_term:erase({?MODULE, self()}),
     close_daemon(St),
+    %% Handed fds whose callers are gone; a live caller may still take its.
+    _ = [inert_fd:close(FD) || {Pid, FD} <- maps:values(St#st.handovers),
+                               not is_process_alive(Pid)],
     ok.
 
 %%--------------------------------------------------------------------
@@ -262,6 +311,84 @@ entry(Entry, St) ->
     logger:notice("inert: unknown entry from inertd: ~p", [Entry]),
     St.
 
+%%--------------------------------------------------------------------
+%% Handovers on the side channel (PROTOCOL.md, "Handing fds to the VM")
+%%--------------------------------------------------------------------
+
+%% Read every handover waiting, then wait for the next select message.
+read_side(#st{sock = Sock} = St) ->
+    case socket:recvmsg(Sock, 0, 0, [], nowait) of
+        {ok, Msg} ->
+            case iolist_size(maps:get(iov, Msg, [])) + length(maps:get(ctrl, Msg, [])) of
+                0 ->
+                    %% End of file: inertd closed the side channel. Its
+                    %% exit is handled when it comes.
+                    St;
+                _ ->
+                    read_side(side_msg(Msg, St))
+            end;
+        {select, _} ->
+            St;
+        {error, Reason} ->
+            %% The daemon is going away; its exit is handled when it comes.
+            logger:notice("inert: side channel recvmsg: ~p", [Reason]),
+            St
+    end.
+
+%% One message from inertd: {fd, Pid, Ref} with exactly one fd.
+side_msg(Msg, St) ->
+    case handover_of(Msg) of
+        {ok, Pid, Ref, FD} ->
+            hand_over(Pid, Ref, FD, St);
+        {error, Pid, Ref, Reason} ->
+            Pid ! {Ref, {error, Reason}},
+            St;
+        {error, Why} ->
+            logger:error("inert: side channel message from inertd dropped: ~p", [Why]),
+            St
+    end.
+
+%% What a side channel message hands over. Every fd of the message but
+%% the one returned is closed: a message that is not {fd, Pid, Ref} with
+%% exactly one fd keeps none.
+-spec handover_of(socket:msg_recv()) ->
+    {ok, pid(), term(), non_neg_integer()} | {error, pid(), term(), atom()} | {error, term()}.
+handover_of(#{iov := IOV, flags := Flags} = Msg) ->
+    Taken = inert_fd:take(Msg, 1),
+    try binary_to_term(iolist_to_binary(IOV), [safe]) of
+        {fd, Pid, Ref} when is_pid(Pid) ->
+            case Taken of
+                {ok, _, [FD]} ->
+                    {ok, Pid, Ref, FD};
+                {ok, _, FDs} ->
+                    _ = [inert_fd:close(FD) || FD <- FDs],
+                    {error, Pid, Ref, einval};
+                {error, _} ->
+                    case lists:member(ctrunc, Flags) of
+                        %% Control data cut short: the VM is at its fd limit.
+                        true -> {error, Pid, Ref, emfile};
+                        false -> {error, Pid, Ref, einval}
+                    end
+            end;
+        Other ->
+            _ = closed_all(Taken),
+            {error, {unexpected, Other}}
+    catch
+        error:badarg ->
+            _ = closed_all(Taken),
+            {error, undecodable}
+    end.
+
+closed_all({ok, _, FDs}) -> [inert_fd:close(FD) || FD <- FDs];
+closed_all({error, _}) -> [].
+
+%% The caller owns FD once it acknowledges the handover with
+%% {taken, Token}; if it dies first (or is dead already) FD is closed.
+hand_over(Pid, Ref, FD, #st{handovers = Handovers} = St) ->
+    Token = erlang:monitor(process, Pid),
+    Pid ! {Ref, {fd, self(), Token, FD}},
+    St#st{handovers = Handovers#{Token => {Pid, FD}}}.
+
 %% Count a frame; tell inertd every ?ACK_EVERY frames.
 ack(#st{frames = N, port = Port} = St) when (N + 1) rem ?ACK_EVERY =:= 0 ->
     true = erlang:port_command(Port, term_to_binary({ack, N + 1})),
@@ -310,7 +437,7 @@ spawn_inertd(#st{exe = Exe, owner = Owner} = St) ->
         ok = send(St1, {hello, Owner}),
         ok = await_hello(Port, Owner),
         persistent_term:put({?MODULE, self()}, {Sock, Port}),
-        {ok, St1}
+        {ok, read_side(St1)}
     catch
         error:Error -> {error, {inertd, Error}};
         throw:Error -> {error, {inertd, Error}}

@@ -14,6 +14,7 @@
 -export([start/0, stop/1]).
 -export([fdset/2, fdset/3, fdclr/2, fdclr/3, poll/2, poll/3, poll/4,
          controlling_process/2, info/1]).
+-export([dup/2, open/2]).
 -export([send_request/3]).
 
 -ifdef(TEST).
@@ -144,6 +145,25 @@ info(Handle) ->
             Error
     end.
 
+%% @doc Have inertd duplicate `FD' through an SCM_RIGHTS round trip: the
+%% new fd refers to the same open file. The caller owns it (see
+%% `inert_fd:close/1').
+-spec dup(handle(), term()) -> {ok, non_neg_integer()} | errno().
+dup(Handle, FD) ->
+    case valid_fd(FD) of
+        false -> {error, ebadf};
+        true -> handover(request(Handle, FD, fun(Ref) -> {dup, self(), Ref, FD} end, infinity))
+    end.
+
+%% @doc Have inertd open the socket `Spec' describes (see
+%% `inert_fd:open/2') and hand it over; the caller owns it.
+-spec open(handle(), term()) -> {ok, non_neg_integer()} | errno().
+open(Handle, Spec) ->
+    case inert_fd:spec(Spec) of
+        {ok, Full} -> handover(request(Handle, none, fun(Ref) -> {open, self(), Ref, Full} end, infinity));
+        error -> {error, einval}
+    end.
+
 %% @private Send one request on a side channel, with `FD' as SCM_RIGHTS
 %% unless it is `none'.
 -spec send_request(socket:socket(), tuple(), non_neg_integer() | none) -> ok | {error, term()}.
@@ -157,6 +177,15 @@ send_request(Sock, Req, FD) ->
 %%--------------------------------------------------------------------
 %% Internal functions
 %%--------------------------------------------------------------------
+
+%% An fd handed over by the service (PROTOCOL.md, "Handing fds to the
+%% VM"): acknowledge it, so that the service no longer closes it if this
+%% process dies.
+handover({fd, Srv, Token, FD}) ->
+    gen_server:cast(Srv, {taken, Token}),
+    {ok, FD};
+handover(Reply) ->
+    Reply.
 
 %% fdset or poll, taking over an fd whose owner turned out to be dead.
 arm(Handle, Kind, FD, Mode, Timeout) ->

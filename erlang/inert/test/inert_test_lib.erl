@@ -5,7 +5,7 @@
 -export([udp_pair/0, send_to/2, await_readable/1, tcp_pair/0, close_all/1,
          in_other_process/1, armed_entries/1, await_armed/1, await/2,
          refute_message/1, flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
-         daemon_fds/0, daemon_fds/1]).
+         daemon_fds/0, daemon_fds/1, vm_sockets/0]).
 
 udp_pair() ->
     {ok, Rx} = gen_udp:open(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
@@ -106,6 +106,16 @@ daemon_fds() ->
 
 daemon_fds(OsPid) ->
     Dir = "/proc/" ++ integer_to_list(OsPid) ++ "/fd",
+    {ok, Names} = file:list_dir(Dir),
+    length([N || N <- Names,
+                 case file:read_link(filename:join(Dir, N)) of
+                     {ok, "socket:" ++ _} -> true;
+                     _ -> false
+                 end]).
+
+%% Number of sockets the VM holds (its own /proc/self/fd).
+vm_sockets() ->
+    Dir = "/proc/self/fd",
     {ok, Names} = file:list_dir(Dir),
     length([N || N <- Names,
                  case file:read_link(filename:join(Dir, N)) of

@@ -1,0 +1,139 @@
+%% @doc Bench-only TCP echo servers on 127.0.0.1, one per contender, each
+%% written the way a user of that API would write it: one acceptor
+%% process, one process per connection that echoes what it reads.
+%%
+%%   inert    OTP `socket' with timeout-0 calls (`accept(L, 0)',
+%%            `recv(S, 0, 0)'); when a call would block, `inert:fdset/2'
+%%            and wait for `{inert_read, PollId, Fd}'.
+%%   socket   OTP `socket' with `nowait': `{select, _}', then wait for
+%%            `{'$socket', S, select, Handle}'.
+%%   gen      `gen_tcp' with `{active, once}'.
+%% Replies are written with a plain blocking send (64 bytes always fit).
+-module(bench_echo_srv).
+
+-export([start/1, stop/1]).
+
+-export_type([server/0]).
+
+-type server() :: {atom(), pid(), inet:port_number()}.
+
+%% @doc Start the echo server of a contender; returns its port.
+-spec start(inert | socket | gen) -> server().
+start(Kind) ->
+    Parent = self(),
+    Pid = spawn(fun() -> listen(Kind, Parent) end),
+    receive
+        {listening, Pid, Port} -> {Kind, Pid, Port}
+    after 5000 -> error({echo_server_start, Kind})
+    end.
+
+%% @doc Stop a server: the listener and every connection close.
+-spec stop(server()) -> ok.
+stop({_, Pid, _}) ->
+    Ref = monitor(process, Pid),
+    exit(Pid, kill),
+    receive {'DOWN', Ref, process, Pid, _} -> ok end.
+
+listen(gen, Parent) ->
+    {ok, L} = gen_tcp:listen(0, [binary, {ip, {127, 0, 0, 1}}, {active, false},
+                                 {reuseaddr, true}, {nodelay, true}, {backlog, 128}]),
+    {ok, Port} = inet:port(L),
+    Parent ! {listening, self(), Port},
+    gen_accept(L);
+listen(Kind, Parent) ->
+    {ok, L} = socket:open(inet, stream, tcp),
+    ok = socket:setopt(L, {socket, reuseaddr}, true),
+    ok = socket:bind(L, #{family => inet, addr => {127, 0, 0, 1}, port => 0}),
+    ok = socket:listen(L, 128),
+    {ok, #{port := Port}} = socket:sockname(L),
+    Parent ! {listening, self(), Port},
+    case Kind of
+        inert -> inert_accept(L, bench_lib:fd(L));
+        socket -> socket_accept(L)
+    end.
+
+%% Connection processes are linked to the acceptor: killing it closes all.
+handoff(S, Loop) ->
+    ok = socket:setopt(S, {tcp, nodelay}, true),
+    Pid = spawn_link(fun() -> receive {go, S} -> Loop(S) end end),
+    ok = socket:setopt(S, {otp, controlling_process}, Pid),
+    Pid ! {go, S}.
+
+%%--------------------------------------------------------------------
+%% inert + socket with timeout 0
+%%--------------------------------------------------------------------
+
+inert_accept(L, LFd) ->
+    case socket:accept(L, 0) of
+        {ok, S} ->
+            handoff(S, fun(C) -> inert_echo(C, bench_lib:fd(C)) end),
+            inert_accept(L, LFd);
+        {error, timeout} ->
+            ok = inert:fdset(LFd, read),
+            receive {inert_read, _, LFd} -> inert_accept(L, LFd) end
+    end.
+
+inert_echo(S, Fd) ->
+    case socket:recv(S, 0, 0) of
+        {ok, Data} ->
+            ok = socket:send(S, Data),
+            inert_echo(S, Fd);
+        {error, timeout} ->
+            ok = inert:fdset(Fd, read),
+            receive {inert_read, _, Fd} -> inert_echo(S, Fd) end;
+        {error, _} ->
+            socket:close(S)
+    end.
+
+%%--------------------------------------------------------------------
+%% socket with nowait / select messages
+%%--------------------------------------------------------------------
+
+socket_accept(L) ->
+    case socket:accept(L, nowait) of
+        {ok, S} ->
+            handoff(S, fun socket_echo/1),
+            socket_accept(L);
+        {select, _} ->
+            receive {'$socket', L, select, _} -> socket_accept(L) end
+    end.
+
+socket_echo(S) ->
+    case socket:recv(S, 0, nowait) of
+        {ok, Data} ->
+            ok = socket:send(S, Data),
+            socket_echo(S);
+        {select, {_, Data}} ->
+            ok = socket:send(S, Data),
+            socket_wait(S);
+        {select, _} ->
+            socket_wait(S);
+        {error, _} ->
+            socket:close(S)
+    end.
+
+socket_wait(S) ->
+    receive {'$socket', S, select, _} -> socket_echo(S) end.
+
+%%--------------------------------------------------------------------
+%% gen_tcp {active, once}
+%%--------------------------------------------------------------------
+
+gen_accept(L) ->
+    {ok, S} = gen_tcp:accept(L),
+    Pid = spawn_link(fun() -> receive {go, C} -> gen_echo(C) end end),
+    ok = gen_tcp:controlling_process(S, Pid),
+    Pid ! {go, S},
+    gen_accept(L).
+
+gen_echo(S) ->
+    ok = inet:setopts(S, [{active, once}]),
+    receive
+        {tcp, S, Data} ->
+            ok = gen_tcp:send(S, Data),
+            gen_echo(S);
+        {tcp_closed, S} ->
+            ok;
+        {tcp_error, S, _} ->
+            gen_tcp:close(S)
+    end.

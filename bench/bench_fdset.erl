@@ -1,0 +1,90 @@
+%% @doc Arming rate: how many fds per second get a one-shot read interest,
+%% over N distinct idle UDP sockets (nothing becomes ready).
+%%
+%%   inert    `inert:fdset(Fd, read)' (returns when inertd has armed it)
+%%   socket   `socket:recv(S, 0, nowait)' -> `{select, _}'
+%%   gen      `inet:setopts(P, [{active, once}])' on a gen_udp port
+%%
+%% `Callers' processes split the N fds and arm them at the same time; with
+%% one caller it is the sequential rate of a single process. Each
+%% contender arms and disarms everything once before the timed
+%% repetitions (first use grows fd tables, maps and pollsets). Between
+%% repetitions everything is disarmed (inert: the callers exit and the
+%% service clears their interests; socket: `socket:cancel/2'; gen:
+%% `{active, false}'). inert and socket use the same N sockets and
+%% alternate; gen_udp ports are opened after those are closed, so the VM
+%% never holds more than N of them.
+-module(bench_fdset).
+
+-export([run/3]).
+
+%% @doc calls/s per contender (median of `Reps') for `N' fds armed by
+%% `Callers' processes.
+-spec run(pos_integer(), pos_integer(), pos_integer()) -> #{atom() => map()}.
+run(N, Callers, Reps) ->
+    Socks = bench_lib:udp_many(N),
+    Fds = [bench_lib:fd(S) || S <- Socks],
+    Pairs = [{inert, Fds}, {socket, Socks}],
+    _ = [arm(K, Items, Callers) || {K, Items} <- Pairs],       % warm-up
+    R1 = [{K, arm(K, Items, Callers)} || _ <- lists:seq(1, Reps), {K, Items} <- Pairs],
+    ok = bench_lib:close_all(Socks),
+    Ports = [begin
+                 {ok, P} = gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
+                 P
+             end || _ <- lists:seq(1, N)],
+    _ = arm(gen, Ports, Callers),                              % warm-up
+    R2 = [{gen, arm(gen, Ports, Callers)} || _ <- lists:seq(1, Reps)],
+    ok = bench_lib:close_all(Ports),
+    Runs = R1 ++ R2,
+    maps:from_list(
+      [{K, #{rate => bench_lib:median(Rs), reps => Rs}}
+       || K <- bench_wake:contenders(), Rs <- [[N / (Ns / 1.0e9) || {K1, Ns} <- Runs, K1 =:= K]]]).
+
+%% Arm every item from `Callers' processes; returns the time from the
+%% start signal to the last caller done (ns), after disarming.
+arm(Kind, Items, Callers) ->
+    Parent = self(),
+    Slices = slices(Items, Callers),
+    Workers = [spawn_monitor(fun() -> worker(Kind, Slice, Parent) end) || Slice <- Slices],
+    _ = [receive {ready, Pid} -> ok end || {Pid, _} <- Workers],
+    T0 = bench_lib:now_ns(),
+    _ = [Pid ! go || {Pid, _} <- Workers],
+    Ends = [receive {armed, Pid, T} -> T end || {Pid, _} <- Workers],
+    _ = [Pid ! disarm || {Pid, _} <- Workers],
+    _ = [receive {'DOWN', Ref, process, Pid, normal} -> ok end || {Pid, Ref} <- Workers],
+    case Kind of
+        inert -> bench_lib:wait_disarmed(0);
+        _ -> ok
+    end,
+    lists:max(Ends) - T0.
+
+worker(Kind, Items, Parent) ->
+    Parent ! {ready, self()},
+    receive go -> ok end,
+    Undo = [arm1(Kind, I) || I <- Items],
+    Parent ! {armed, self(), bench_lib:now_ns()},
+    receive disarm -> ok end,
+    lists:foreach(fun(F) -> F() end, Undo).
+
+%% Arm one item; returns how to disarm it.
+arm1(inert, Fd) ->
+    ok = inert:fdset(Fd, read),
+    fun() -> ok end;    % exiting disarms: inert_srv tells inertd
+arm1(socket, S) ->
+    {select, Info} = socket:recv(S, 0, nowait),
+    fun() -> ok = socket:cancel(S, Info) end;
+arm1(gen, P) ->
+    ok = inet:setopts(P, [{active, once}]),
+    fun() -> ok = inet:setopts(P, [{active, false}]) end.
+
+slices(Items, 1) ->
+    [Items];
+slices(Items, K) ->
+    Size = (length(Items) + K - 1) div K,
+    slices_of(Items, Size).
+
+slices_of([], _) -> [];
+slices_of(L, Size) when length(L) =< Size -> [L];
+slices_of(L, Size) ->
+    {H, T} = lists:split(Size, L),
+    [H | slices_of(T, Size)].

@@ -1,0 +1,150 @@
+%% @doc The benchmark run: every figure for inert and for the two OTP
+%% baselines (socket nowait/select, gen_udp/gen_tcp {active, once}) in one
+%% VM, then the report (bench_report). Started by bench/run.sh:
+%%
+%%   erl -noshell -pa .../inert/ebin -pa bench/out/ebin \
+%%       -run bench_main main full|smoke OutDir [BenchmarksMd]
+-module(bench_main).
+
+-export([main/1, config/1]).
+
+%% @doc Sizes of a `full' run (`make bench', a few minutes) and of a
+%% `smoke' run (`make bench-smoke': checks the harness, not the speed).
+-spec config(full | smoke) -> map().
+config(full) ->
+    #{wake => {20, 1000},                 % blocks x rounds per contender, back to back
+      wake_idle => {20, 1000, 1},         % the same, 1 ms idle before each send
+      poll => {3, 1000},                  % repetitions x ms
+      fdset => [{1000, 1, 7}, {10000, 1, 5}, {10000, 10, 5}], % N, callers, reps
+      fanin => [{1000, 7}, {10000, 5}],   % N, reps
+      echo => {50, 5, 1500, 10000},       % clients, reps, window ms, 1-client rounds
+      scale => {19000, {6, 1000}, 5000, 3}, % cap on fds, probe block pairs x rounds, idle ms,
+                                          % fan-in reps
+      limit_s => 900};                    % give up (exit 2) after this
+config(smoke) ->
+    #{wake => {2, 150},
+      wake_idle => {2, 50, 1},
+      poll => {1, 50},
+      fdset => [{100, 1, 1}, {300, 1, 1}, {300, 10, 1}],
+      fanin => [{100, 1}, {300, 1}],
+      echo => {5, 1, 200, 200},
+      scale => {400, {1, 50}, 500, 1},
+      limit_s => 120}.
+
+%% @doc Entry point for `-run'. Halts the VM: 0 when every figure was
+%% measured, 1 otherwise.
+-spec main([string()]) -> no_return().
+main([Mode | Rest]) ->
+    {OutDir, Md} = case Rest of
+        [O] -> {O, none};
+        [O, M] -> {O, M}
+    end,
+    T0 = erlang:monotonic_time(millisecond),
+    ok = io:setopts(standard_io, [{encoding, unicode}]),
+    ok = logger:set_primary_config(level, warning),
+    Config = config(list_to_existing_atom(Mode)),
+    watchdog(maps:get(limit_s, Config)),
+    try
+        ok = inert:start(),
+        Before = bench_lib:background_cpu(2000),
+        Results0 = measure(Config),
+        After = bench_lib:background_cpu(2000),
+        Results = Results0#{background_cpu => [Before, After]},
+        Wall = (erlang:monotonic_time(millisecond) - T0) / 1000,
+        ok = bench_report:write(Results#{mode => list_to_binary(Mode), wall_s => Wall},
+                                OutDir, Md),
+        log("done in ~.1f s; results in ~s", [Wall, OutDir]),
+        halt(0)
+    catch
+        Class:Reason:Stack ->
+            io:format(standard_error, "bench failed: ~p:~p~n~p~n", [Class, Reason, Stack]),
+            halt(1)
+    end.
+
+measure(#{wake := {Blocks, PerBlock}, wake_idle := {IBlocks, IPerBlock, Gap},
+          poll := {PReps, PMs}, fdset := Fdsets, fanin := Fanins,
+          echo := {Clients, EReps, EMs, ERounds}, scale := {Cap, SRounds, IdleMs, FanReps}}) ->
+    WakeIdle = phase(wake_idle, "wake latency, ~b ms idle before each send: ~b x ~b rounds"
+                     " per contender", [Gap, IBlocks, IPerBlock],
+                     fun() -> bench_wake:run(IBlocks, IPerBlock, Gap) end),
+    Wake = phase(wake, "wake latency, back to back: ~b x ~b rounds per contender",
+                 [Blocks, PerBlock], fun() -> bench_wake:run(Blocks, PerBlock, 0) end),
+    Poll = phase(poll, "poll/1 on a ready fd: ~b x ~b ms", [PReps, PMs],
+                 fun() -> bench_poll:run(PReps, PMs) end),
+    Fdset = phase(fdset, "fdset rate: ~w (fds, callers, repetitions)", [Fdsets],
+                  fun() -> [{N, C, bench_fdset:run(N, C, R)} || {N, C, R} <- Fdsets] end),
+    Fanin = phase(fanin, "fan-in: ~w (fds, repetitions)", [Fanins],
+                  fun() -> [{N, bench_fanin:run(N, R)} || {N, R} <- Fanins] end),
+    Echo = phase(echo, "echo: ~b clients, ~b x ~b ms; 1 client, ~b round trips",
+                 [Clients, EReps, EMs, ERounds],
+                 fun() -> bench_echo:run(Clients, EReps, EMs, ERounds) end),
+    %% A fresh inertd: its memory must not include what the runs above
+    %% left in its heap.
+    ok = inert:stop(),
+    ok = inert:start(),
+    N = bench_scale:max_fds(Cap),
+    Scale = phase(scale, "scale: up to ~b armed fds (soft RLIMIT_NOFILE ~b); idle ~b ms",
+                  [N, bench_lib:fd_limit(), IdleMs],
+                  fun() -> bench_scale:run(N, SRounds, IdleMs, FanReps) end),
+    #{machine => machine(), wake => Wake, wake_idle => WakeIdle, wake_gap_ms => Gap,
+      poll => Poll, fdset => Fdset, fanin => Fanin, echo => Echo, echo_clients => Clients,
+      scale => Scale, noise => persistent_term:get(bench_noise, #{})}.
+
+%% Run one phase in a fresh process (an empty mailbox: selective receives
+%% must not wade through what an earlier phase left); keep the share of
+%% the machine's CPU that other processes used meanwhile
+%% (bench_lib:others_cpu/1) as its noise.
+phase(Name, Fmt, Args, Fun) ->
+    log(Fmt, Args),
+    Mark = bench_lib:others_cpu(start),
+    {Pid, Ref} = spawn_monitor(fun() -> exit({phase_done, Fun()}) end),
+    R = receive
+            {'DOWN', Ref, process, Pid, {phase_done, Result}} -> Result;
+            {'DOWN', Ref, process, Pid, Reason} -> error({phase_failed, Name, Reason})
+        end,
+    Noise = persistent_term:get(bench_noise, #{}),
+    persistent_term:put(bench_noise, Noise#{Name => bench_lib:others_cpu(Mark)}),
+    R.
+
+machine() ->
+    Cpu = case file:read_file("/proc/cpuinfo") of
+        {ok, B} ->
+            case re:run(B, "model name\\s*:\\s*(.*)", [{capture, all_but_first, binary}]) of
+                {match, [M]} -> M;
+                nomatch -> <<"unknown">>
+            end;
+        _ -> <<"unknown">>
+    end,
+    #{nproc => erlang:system_info(logical_processors_available),
+      schedulers => erlang:system_info(schedulers_online),
+      cpu => Cpu,
+      kernel => cmd("uname -sr"),
+      otp => list_to_binary(erlang:system_info(otp_release) ++ " (erts " ++
+                                erlang:system_info(version) ++ ")"),
+      go => cmd("go version"),
+      fd_limit => bench_lib:fd_limit(),
+      inert => list_to_binary(os:getenv("BENCH_INERT_REV", "unknown"))}.
+
+cmd(C) ->
+    list_to_binary(string:trim(os:cmd(C))).
+
+%% A run that hangs (a lost reply or wake-up) must not hang `make bench'
+%% or CI: after `Limit' seconds, say where it was and exit with status 2.
+watchdog(Limit) ->
+    Main = self(),
+    spawn(fun() ->
+                  timer:sleep(Limit * 1000),
+                  io:format(standard_error, "bench: no result after ~b s, in phase: ~s~n"
+                            "main process: ~p~n",
+                            [Limit, persistent_term:get(bench_phase, "start"),
+                             erlang:process_info(Main, [current_stacktrace, messages])]),
+                  halt(2)
+          end).
+
+log(Fmt, Args) ->
+    persistent_term:put(bench_phase, lists:flatten(io_lib:format(Fmt, Args))),
+    io:format("[bench ~s] " ++ Fmt ++ "~n", [clock() | Args]).
+
+clock() ->
+    {H, M, S} = time(),
+    io_lib:format("~2..0b:~2..0b:~2..0b", [H, M, S]).

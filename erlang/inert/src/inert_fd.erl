@@ -1,0 +1,265 @@
+%% @doc Passing file descriptors, with plain OTP and with inertd (SPEC §5).
+%%
+%% Over any unix socket (`socket:open(local, stream | seqpacket | dgram)'):
+%% `send/3,4' sends a payload and fds in one `SCM_RIGHTS' control message,
+%% `recv/2,3' receives one message and the fds that came with it. The other
+%% end may be another VM, or a Go program using `protocol.SendFDs' and
+%% `protocol.RecvFDs'.
+%%
+%% With inertd: `dup/1,2' duplicates an fd through an `SCM_RIGHTS' round
+%% trip, and `open/1,2' has inertd make a TCP or UDP socket and hand it
+%% over (inertd may bind ports the VM cannot).
+%%
+%% An fd obtained here is a bare integer: no process or port of the VM owns
+%% it, and it stays open until `close/1' closes it. Hand it to whatever
+%% will use it (`inert:fdset/2', `socket:open/2', `gen_udp:open/2' with
+%% `{fd, FD}'; those do not close it either), and close it when done.
+%% `close/1' works on any fd number, so close only fds you own.
+-module(inert_fd).
+
+-export([send/3, send/4, recv/2, recv/3, take/2, dup/1, dup/2, open/1, open/2,
+         close/1, spec/1]).
+
+-export_type([fd/0, spec/0, full_spec/0, error_reason/0]).
+
+-type fd() :: non_neg_integer().
+-type spec() :: #{type => tcp | udp, family => inet | inet6,
+                  addr => inet:ip_address() | any | loopback | string(),
+                  port => inet:port_number(), reuseaddr => boolean(),
+                  reuseport => boolean(), backlog => non_neg_integer()}
+              | [{atom(), term()} | atom()].
+%% too_many_fds | truncated | unexpected_control, or what the socket
+%% module says: closed | timeout | inet:posix() | {invalid, What}
+-type error_reason() :: atom() | {invalid, term()}.
+%% A spec with every key, as it goes to inertd.
+-type full_spec() :: #{type := tcp | udp, family := inet | inet6,
+                       addr := inet:ip_address(), port := inet:port_number(),
+                       reuseaddr := boolean(), reuseport := boolean(),
+                       backlog => non_neg_integer()}.
+
+%% Linux takes at most SCM_MAX_FD (253) fds in one message.
+-define(MAX_FDS, 253).
+-define(MAX_FD, 16#7fffffff).
+
+%%--------------------------------------------------------------------
+%% Over any unix socket
+%%--------------------------------------------------------------------
+
+%% @doc Send `Payload' with `FDs' over the unix socket `Sock'.
+%% @equiv send(Sock, Payload, FDs, infinity)
+-spec send(socket:socket(), iodata(), [fd()]) -> ok | {error, error_reason()}.
+send(Sock, Payload, FDs) ->
+    send(Sock, Payload, FDs, infinity).
+
+%% @doc Send `Payload' and, in one `SCM_RIGHTS' control message, `FDs' (at
+%% most 253). The fds stay open here: the receiver gets its own. An empty
+%% payload with fds is sent as one zero byte, as Go's `unix.Sendmsg' does
+%% (a stream socket sends no fds without data). On a stream socket the fds
+%% go with the first byte and a payload sent in part is finished with
+%% `socket:send/3'. `{error, ebadf}' when an fd is not open.
+-spec send(socket:socket(), iodata(), [fd()], timeout()) -> ok | {error, error_reason()}.
+send(Sock, Payload, FDs, Timeout) ->
+    case is_list(FDs) andalso length(FDs) =< ?MAX_FDS andalso lists:all(fun valid_fd/1, FDs) of
+        false ->
+            {error, einval};
+        true ->
+            Data = case iolist_to_binary(Payload) of
+                <<>> when FDs =/= [] -> <<0>>;
+                Bin -> Bin
+            end,
+            Msg = case FDs of
+                [] -> #{iov => [Data]};
+                _ -> #{iov => [Data],
+                       ctrl => [#{level => socket, type => rights,
+                                  data => << <<FD:32/native>> || FD <- FDs >>}]}
+            end,
+            sent(socket:sendmsg(Sock, Msg, Timeout), Sock, Timeout)
+    end.
+
+sent(ok, _Sock, _Timeout) -> ok;
+sent({ok, Rest}, Sock, Timeout) -> sent(socket:send(Sock, Rest, Timeout), Sock, Timeout);
+sent({error, {Reason, _Rest}}, _Sock, _Timeout) -> {error, Reason};
+sent({error, _} = Error, _Sock, _Timeout) -> Error.
+
+%% @doc Receive one message with at most `MaxFDs' fds.
+%% @equiv recv(Sock, MaxFDs, infinity)
+-spec recv(socket:socket(), non_neg_integer()) ->
+    {ok, binary(), [fd()]} | {error, error_reason()}.
+recv(Sock, MaxFDs) ->
+    recv(Sock, MaxFDs, infinity).
+
+%% @doc Receive one message (on a stream socket: the bytes waiting) and the
+%% fds that came with it, at most `MaxFDs'. The fds belong to the caller.
+%%
+%% A message that breaks these rules is refused, and every fd it brought
+%% is closed before this returns: more than `MaxFDs' fds, or more than the
+%% control buffer held (`too_many_fds'); control data other than
+%% `SCM_RIGHTS' (`unexpected_control'); a payload cut short on a
+%% message-based socket (`truncated'). Socket errors (`closed', `timeout',
+%% ...) pass through.
+-spec recv(socket:socket(), non_neg_integer(), timeout()) ->
+    {ok, binary(), [fd()]} | {error, error_reason()}.
+recv(Sock, MaxFDs, Timeout) when is_integer(MaxFDs), MaxFDs >= 0, MaxFDs =< ?MAX_FDS ->
+    case socket:recvmsg(Sock, 0, ctrl_size(max(MaxFDs, 1)), [], Timeout) of
+        {ok, Msg} -> take(Msg, MaxFDs);
+        {error, _} = Error -> Error
+    end;
+recv(_Sock, _MaxFDs, _Timeout) ->
+    {error, einval}.
+
+%% @doc The payload and fds of a message from `socket:recvmsg', with the
+%% rules of `recv/3': for callers that receive with `nowait' themselves.
+-spec take(socket:msg_recv(), non_neg_integer()) ->
+    {ok, binary(), [fd()]} | {error, too_many_fds | truncated | unexpected_control}.
+take(#{iov := IOV, flags := Flags} = Msg, MaxFDs) ->
+    {FDs, Other} = rights(maps:get(ctrl, Msg, []), [], false),
+    Error = case {lists:member(trunc, Flags), Other} of
+        {true, _} -> truncated;
+        {false, true} -> unexpected_control;
+        %% ctrunc: fds that did not fit were closed by the kernel
+        {false, false} -> too_many(lists:member(ctrunc, Flags) orelse length(FDs) > MaxFDs)
+    end,
+    case Error of
+        none ->
+            {ok, iolist_to_binary(IOV), FDs};
+        _ ->
+            _ = [close(FD) || FD <- FDs],
+            {error, Error}
+    end.
+
+too_many(true) -> too_many_fds;
+too_many(false) -> none.
+
+%% The fds of the SCM_RIGHTS control messages, and whether there was any
+%% other control message.
+rights([#{level := socket, type := rights, data := Data} | Rest], Acc, Other) ->
+    rights(Rest, Acc ++ [FD || <<FD:32/native-signed>> <= Data, FD >= 0], Other);
+rights([_ | Rest], Acc, _Other) ->
+    rights(Rest, Acc, true);
+rights([], Acc, Other) ->
+    {Acc, Other}.
+
+%% CMSG_SPACE(4 * N): the control buffer for N fds.
+ctrl_size(N) ->
+    W = erlang:system_info(wordsize),
+    align(W + 8, W) + align(4 * N, W).
+
+align(N, W) ->
+    (N + W - 1) div W * W.
+
+%%--------------------------------------------------------------------
+%% With inertd
+%%--------------------------------------------------------------------
+
+%% @doc Duplicate `FD' through the shared service (`inert').
+%% @equiv prim_inert:dup(inert, FD)
+-spec dup(fd()) -> {ok, fd()} | prim_inert:errno().
+dup(FD) ->
+    prim_inert:dup(inert, FD).
+
+%% @doc Duplicate `FD' through the service `Handle': inertd receives it and
+%% hands it back, so the new fd refers to the same open file (a socket:
+%% the same socket). The caller owns it; close it with `close/1'.
+-spec dup(prim_inert:handle(), fd()) -> {ok, fd()} | prim_inert:errno().
+dup(Handle, FD) ->
+    prim_inert:dup(Handle, FD).
+
+%% @doc Have the shared service open a socket.
+%% @equiv prim_inert:open(inert, Spec)
+-spec open(spec()) -> {ok, fd()} | prim_inert:errno().
+open(Spec) ->
+    prim_inert:open(inert, Spec).
+
+%% @doc Have inertd make a socket, bind it and, for tcp, listen, and hand
+%% it to the caller, who owns it (close it with `close/1'). `Spec' is a
+%% map or proplist of (defaults in parentheses): `type' `tcp | udp'
+%% (`tcp'), `family' `inet | inet6' (`inet6' when `addr' is an IPv6
+%% tuple, else `inet'), `addr' an address tuple, a string, `any' or
+%% `loopback' (`any'), `port' (`0'), `reuseaddr' and `reuseport' (`false'),
+%% `backlog' (`128', tcp only). Errors are the errno of the call that
+%% failed in inertd (`eaddrinuse', `eacces', ...) or `einval' for a bad
+%% spec.
+-spec open(prim_inert:handle(), spec()) -> {ok, fd()} | prim_inert:errno().
+open(Handle, Spec) ->
+    prim_inert:open(Handle, Spec).
+
+%% @doc Close an fd obtained from this module (or any fd the caller owns
+%% that nothing in the VM holds). OTP 25 closes an integer fd only through
+%% `prim_file': `socket:open(FD, #{dup => false})' and `gen_udp' or
+%% `gen_tcp' with `{fd, FD}' leave it open when they close.
+-spec close(term()) -> ok | {error, ebadf | term()}.
+close(FD) ->
+    case valid_fd(FD) andalso prim_file:file_desc_to_ref(FD, [read]) of
+        false -> {error, ebadf};
+        {ok, File} -> prim_file:close(File);
+        {error, _} = Error -> Error
+    end.
+
+%% @doc The spec of `open/2' with every key filled in, as it goes to
+%% inertd (PROTOCOL.md), or `error'.
+-spec spec(term()) -> {ok, full_spec()} | error.
+spec(Spec) when is_list(Spec) ->
+    try maps:from_list(proplists:unfold(Spec)) of
+        Map -> spec(Map)
+    catch
+        error:_ -> error
+    end;
+spec(Spec) when is_map(Spec) ->
+    Family = maps:get(family, Spec, family_of(maps:get(addr, Spec, any))),
+    Type = maps:get(type, Spec, tcp),
+    Backlog = case Type of
+        tcp -> #{backlog => maps:get(backlog, Spec, 128)};
+        _ -> #{}
+    end,
+    Full = maps:merge(#{type => Type, family => Family, addr => any, port => 0,
+                        reuseaddr => false, reuseport => false}, maps:merge(Spec, Backlog)),
+    Keys = [addr, backlog, family, port, reuseaddr, reuseport, type],
+    case maps:keys(Full) -- Keys =:= [] andalso valid(Full) of
+        false -> error;
+        true -> {ok, Full#{addr := address(Family, maps:get(addr, Full))}}
+    end;
+spec(_) ->
+    error.
+
+family_of(Addr) when tuple_size(Addr) =:= 8 -> inet6;
+family_of(Addr) when is_list(Addr) ->
+    case inet:parse_strict_address(Addr) of
+        {ok, IP} -> family_of(IP);
+        {error, _} -> inet
+    end;
+family_of(_) -> inet.
+
+valid(#{type := Type, family := Family, addr := Addr, port := Port, reuseaddr := RA,
+        reuseport := RP} = Spec) ->
+    (Type =:= tcp orelse Type =:= udp)
+        andalso (Family =:= inet orelse Family =:= inet6)
+        andalso address(Family, Addr) =/= error
+        andalso is_integer(Port) andalso Port >= 0 andalso Port =< 65535
+        andalso is_boolean(RA) andalso is_boolean(RP)
+        andalso case Spec of
+                    #{backlog := B} -> Type =:= tcp andalso is_integer(B) andalso B >= 0 andalso B =< 65535;
+                    _ -> Type =:= udp
+                end.
+
+address(inet, any) -> {0, 0, 0, 0};
+address(inet, loopback) -> {127, 0, 0, 1};
+address(inet6, any) -> {0, 0, 0, 0, 0, 0, 0, 0};
+address(inet6, loopback) -> {0, 0, 0, 0, 0, 0, 0, 1};
+address(Family, Addr) when is_list(Addr) ->
+    case inet:parse_strict_address(Addr) of
+        {ok, IP} -> address(Family, IP);
+        {error, _} -> error
+    end;
+address(inet, {_, _, _, _} = IP) -> checked(IP, 255);
+address(inet6, {_, _, _, _, _, _, _, _} = IP) -> checked(IP, 65535);
+address(_, _) -> error.
+
+checked(IP, Max) ->
+    case lists:all(fun(N) -> is_integer(N) andalso N >= 0 andalso N =< Max end,
+                   tuple_to_list(IP)) of
+        true -> IP;
+        false -> error
+    end.
+
+valid_fd(FD) ->
+    is_integer(FD) andalso FD >= 0 andalso FD =< ?MAX_FD.

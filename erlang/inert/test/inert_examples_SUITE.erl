@@ -1,0 +1,162 @@
+%% The examples of examples/ (issue 3), compiled from their sources there
+%% and run against the real inertd: the echo server on OTP socket + inert,
+%% and fd passing from a Go program and between Erlang workers. Each case
+%% leaves no socket open in the VM or in inertd.
+-module(inert_examples_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-import(inert_test_lib, [await/2, daemon_fds/0, flush_mailbox/0, vm_sockets/0]).
+
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+-export([
+    echo_returns_every_byte_to_concurrent_clients/1,
+    echo_returns_large_messages_whole/1,
+    echo_waits_for_writability_only_when_a_send_would_block/1,
+    fdpass_go_program_hands_over_a_listener_the_vm_serves/1,
+    fdpass_five_workers_share_one_udp_socket/1
+]).
+
+suite() ->
+    [{timetrap, {seconds, 120}}].
+
+all() ->
+    [
+        echo_returns_every_byte_to_concurrent_clients,
+        echo_returns_large_messages_whole,
+        echo_waits_for_writability_only_when_a_send_would_block,
+        fdpass_go_program_hands_over_a_listener_the_vm_serves,
+        fdpass_five_workers_share_one_udp_socket
+    ].
+
+%% Compile examples/*/*.erl into priv_dir and build the Go program of
+%% examples/fdpass there.
+init_per_suite(Config) ->
+    Root = repo_root(),
+    Out = ?config(priv_dir, Config),
+    Sources = filelib:wildcard(filename:join([Root, "examples", "*", "*.erl"])),
+    [_ | _] = Sources,
+    [{ok, _, []} = compile:file(S, [{outdir, Out}, return, warnings_as_errors, debug_info])
+     || S <- Sources],
+    true = code:add_patha(Out),
+    Handoff = filename:join(Out, "handoff"),
+    ok = go_build(Root, Handoff, "./examples/fdpass/handoff"),
+    ok = inert:start(),
+    [{handoff, Handoff} | Config].
+
+end_per_suite(Config) ->
+    ok = inert:stop(),
+    Config.
+
+init_per_testcase(_Case, Config) ->
+    ok = inert:start(),
+    [{vm_sockets, vm_sockets()}, {daemon_fds, daemon_fds()} | Config].
+
+end_per_testcase(_Case, Config) ->
+    flush_mailbox(),
+    ok = await(fun() -> vm_sockets() =:= ?config(vm_sockets, Config) end, 5000),
+    ok = await(fun() -> daemon_fds() =:= ?config(daemon_fds, Config) end, 5000),
+    ok.
+
+%%--------------------------------------------------------------------
+%% examples/echo
+%%--------------------------------------------------------------------
+
+echo_returns_every_byte_to_concurrent_clients(_Config) ->
+    %% echo_demo checks each echo byte for byte against what it sent
+    #{ok := true, requests := 6000, errors := [], server := Server} =
+        echo_demo:run(#{clients => 30, rounds => 200, size => 64, quiet => true}),
+    #{accepted := 30, bytes := Bytes} = Server,
+    ?assertEqual(30 * 200 * 64, Bytes).
+
+echo_returns_large_messages_whole(_Config) ->
+    %% 100 kB messages come back in pieces: partial recv and send
+    #{ok := true, requests := 80, server := #{bytes := Bytes}} =
+        echo_demo:run(#{clients => 4, rounds => 20, size => 100000, quiet => true}),
+    ?assertEqual(4 * 20 * 100000, Bytes).
+
+%% A client that does not read fills the server's send buffer: the server
+%% waits for inert's inert_write, then sends the rest. Nothing is lost.
+echo_waits_for_writability_only_when_a_send_would_block(_Config) ->
+    {ok, Server} = echo_server:start(#{ip => {127, 0, 0, 1}, port => 0}),
+    #{write_waits := 0} = echo_server:stats(Server),
+    {ok, C} = gen_tcp:connect({127, 0, 0, 1}, echo_server:port(Server),
+                              [binary, {active, false}, {recbuf, 4096}]),
+    Data = rand:bytes(16 * 1024 * 1024),
+    Self = self(),
+    Sender = spawn_link(fun() -> Self ! {self(), gen_tcp:send(C, Data)} end),
+    ok = await(fun() -> maps:get(write_waits, echo_server:stats(Server)) > 0 end, 20000),
+    Echo = recv_exactly(C, byte_size(Data), []),
+    receive {Sender, ok} -> ok end,
+    true = Echo =:= Data,
+    ok = gen_tcp:close(C),
+    ok = echo_server:stop(Server).
+
+recv_exactly(_C, 0, Acc) ->
+    iolist_to_binary(lists:reverse(Acc));
+recv_exactly(C, Left, Acc) ->
+    {ok, B} = gen_tcp:recv(C, 0, 10000),
+    recv_exactly(C, Left - byte_size(B), [B | Acc]).
+
+%%--------------------------------------------------------------------
+%% examples/fdpass
+%%--------------------------------------------------------------------
+
+fdpass_go_program_hands_over_a_listener_the_vm_serves(Config) ->
+    Dir = string:trim(os:cmd("mktemp -d")), % priv_dir is too long for a unix socket
+    {Addr, FD} = fdpass:listener_from(?config(handoff, Config), Dir),
+    ok = file:del_dir(Dir),
+    %% the Go program has exited: the VM's fd is the only one left
+    [Host, PortS] = string:split(Addr, ":", trailing),
+    {ok, IP} = inet:parse_address(Host),
+    Port = list_to_integer(PortS),
+    Self = self(),
+    Hello = fun(S, K) -> socket:send(S, <<"hello ", (integer_to_binary(K))/binary>>) end,
+    Server = spawn_link(fun() -> Self ! {self(), fdpass:serve(FD, 5, Hello)} end),
+    Replies = [begin
+                   {ok, C} = gen_tcp:connect(IP, Port, [binary, {active, false}], 5000),
+                   {ok, R} = gen_tcp:recv(C, 0, 5000),
+                   ok = gen_tcp:close(C),
+                   R
+               end || _ <- lists:seq(1, 5)],
+    ?assertEqual([<<"hello ", (integer_to_binary(K))/binary>> || K <- lists:seq(1, 5)], Replies),
+    receive {Server, ok} -> ok after 5000 -> ct:fail(server_did_not_finish) end,
+    %% serve/3 closed the listener: nobody listens on the port any more
+    {error, econnrefused} = gen_tcp:connect(IP, Port, [], 5000).
+
+fdpass_five_workers_share_one_udp_socket(_Config) ->
+    #{counters := #{fds_sent := Sent0, fds_opened := Opened0}} = inert:info(),
+    {Counts, 1000} = fdpass:udp_workers(5, 1000),
+    5 = length(Counts),
+    ?assertEqual(1000, lists:sum(Counts)),
+    ct:log("datagrams per worker: ~w", [Counts]),
+    %% one socket opened, five duplicates handed over
+    #{counters := #{fds_sent := Sent, fds_opened := Opened}} = inert:info(),
+    ?assertEqual({1, 6}, {Opened - Opened0, Sent - Sent0}).
+
+%%--------------------------------------------------------------------
+%% Helpers
+%%--------------------------------------------------------------------
+
+%% This file is erlang/inert/test/ in the repository.
+repo_root() ->
+    Source = proplists:get_value(source, ?MODULE:module_info(compile)),
+    filename:dirname(filename:dirname(filename:dirname(filename:dirname(Source)))).
+
+go_build(Root, Out, Package) ->
+    Go = os:find_executable("go"),
+    true = is_list(Go),
+    Port = open_port({spawn_executable, Go},
+                     [{args, ["build", "-o", Out, Package]}, {cd, Root},
+                      {env, [{"CGO_ENABLED", "0"}]}, exit_status, stderr_to_stdout, binary]),
+    go_build_result(Port, []).
+
+go_build_result(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> go_build_result(Port, [Acc, D]);
+        {Port, {exit_status, 0}} -> ok;
+        {Port, {exit_status, S}} -> {go_build_failed, S, iolist_to_binary(Acc)}
+    after 120000 -> go_build_timeout
+    end.
