@@ -70,9 +70,21 @@ func startDaemon(t *testing.T, vmPID int, extra ...string) *child {
 // startExe starts exe (the test binary, or a real inertd build) as inertd.
 func startExe(t *testing.T, exe string, vmPID int, extra ...string) *child {
 	t.Helper()
+	return startCmd(t, inertdCmd(exe, vmPID, extra...))
+}
+
+// inertdCmd is the command line the VM would run.
+func inertdCmd(exe string, vmPID int, extra ...string) *exec.Cmd {
 	args := append([]string{"-vm-pid", fmt.Sprint(vmPID)}, extra...)
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), "INERTD_TEST_DAEMON=1")
+	return cmd
+}
+
+// startCmd starts cmd, an inertdCmd the test may have changed, and reads
+// its ready frame.
+func startCmd(t *testing.T, cmd *exec.Cmd) *child {
+	t.Helper()
 	d := &child{t: t, cmd: cmd, side: -1, stderr: &syncBuffer{}, waited: make(chan error, 1)}
 	cmd.Stderr = d.stderr
 	var err error

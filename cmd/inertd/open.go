@@ -69,7 +69,8 @@ func setUp(fd int, s *protocol.OpenSpec, sa unix.Sockaddr) error {
 }
 
 // bindSocket is the bind of open, the one call a privileged port needs a
-// capability for.
+// capability for: CAP_NET_BIND_SERVICE, if inertd was given it, is
+// effective on this thread for the bind alone (see caps_linux.go).
 func bindSocket(fd int, sa unix.Sockaddr) error {
-	return unix.Bind(fd, sa)
+	return withBindService(func() error { return unix.Bind(fd, sa) })
 }

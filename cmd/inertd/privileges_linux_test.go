@@ -2,14 +2,22 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/ergo-services/ergo/etf"
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/protocol"
 )
 
 // buildInertd builds the daemon as it ships (CGO_ENABLED=0, as the
@@ -75,6 +83,118 @@ func TestInertdKeepsNoPrivilegeButBindService(t *testing.T) {
 		}
 	}
 	t.Logf("%d threads, each CapEff 0, CapPrm %#x (test process had CapEff %#x)", len(eff), wantPrm, mine[0].Effective)
+}
+
+// setFileCaps gives exe the file capability cap_net_bind_service=p, as
+// setcap(8) would: a VFS_CAP_REVISION_2 security.capability attribute.
+func setFileCaps(t *testing.T, exe string) {
+	t.Helper()
+	v := make([]byte, 20) // magic_etc, then {permitted, inheritable} x 2
+	binary.LittleEndian.PutUint32(v[0:], 0x02000000)
+	binary.LittleEndian.PutUint32(v[4:], bindServiceBit)
+	if err := unix.Setxattr(exe, "security.capability", v, 0); err != nil {
+		t.Skipf("cannot set file capabilities on %s: %v", exe, err)
+	}
+}
+
+// freePrivilegedPort is a port below 1024 free on 127.0.0.1 (the test runs
+// as root, so it may look).
+func freePrivilegedPort(t *testing.T) int {
+	t.Helper()
+	for _, p := range []int{80, 81, 443, 1000, 1001, 1002, 1003} {
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Skip("no free port below 1024 on 127.0.0.1")
+	return 0
+}
+
+// The open call is the one place a capability is used: an unprivileged
+// inertd given cap_net_bind_service=p binds a port below 1024 for the VM,
+// and has an empty effective set on every thread before and after; the
+// same inertd not given it answers eacces and goes on serving.
+func TestOpenOfAPrivilegedPortUsesTheGivenCapabilityForTheBindAlone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to set file capabilities and run inertd as nobody")
+	}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); err == nil {
+		if start, _ := strconv.Atoi(strings.TrimSpace(string(b))); start <= 80 {
+			t.Skipf("ip_unprivileged_port_start is %d: ports below 1024 need no capability here", start)
+		}
+	}
+	exe := buildInertd(t)
+	for _, tc := range []struct {
+		name    string
+		fileCap bool
+		wantPrm uint64
+		wantErr etf.Atom
+	}{
+		{"given cap_net_bind_service=p it binds", true, bindServiceBit, ""},
+		{"given nothing it answers eacces", false, 0, "eacces"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, err := os.MkdirTemp("", "inertd-caps")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			bin := filepath.Join(dir, "inertd")
+			copyFile(t, exe, bin)
+			if err := os.Chmod(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tc.fileCap {
+				setFileCaps(t, bin)
+			}
+			cmd := inertdCmd(bin, os.Getpid())
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			d := startCmd(t, cmd)
+			d.connect()
+			checkCaps := func(when string) {
+				eff, prm := capSets(t, d.osPid)
+				for i := range eff {
+					if eff[i] != 0 || prm[i] != tc.wantPrm {
+						t.Errorf("%s, thread %d of inertd: CapEff %#x CapPrm %#x, want 0 and %#x", when, i, eff[i], prm[i], tc.wantPrm)
+					}
+				}
+			}
+			checkCaps("before open")
+			port := freePrivilegedPort(t)
+			d.send(openReq(1, protocol.OpenSpec{Proto: protocol.ProtoTCP, Family: protocol.FamilyInet,
+				Addr: netip.AddrFrom4([4]byte{127, 0, 0, 1}), Port: uint16(port), Backlog: 1}))
+			if tc.wantErr != "" {
+				e := d.entries(1)[0]
+				if e[0] != etf.Atom("error") || e[3] != tc.wantErr {
+					t.Fatalf("open of 127.0.0.1:%d answered %v, want {error, _, _, %s}", port, e, tc.wantErr)
+				}
+				d.noHandover()
+			} else {
+				fd := d.handover(1)
+				sa, err := unix.Getsockname(fd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if in4 := sa.(*unix.SockaddrInet4); in4.Port != port {
+					t.Fatalf("handed socket bound to port %d, want %d", in4.Port, port)
+				}
+			}
+			d.info() // still serving
+			checkCaps("after open")
+		})
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestEveryFDInertdHoldsIsCloseOnExec(t *testing.T) {
