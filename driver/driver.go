@@ -10,8 +10,11 @@
 //
 // Every fd the driver receives is either kept (as the duplicate behind an
 // armed interest) or closed before Handle returns. A kept duplicate is
-// removed from the poller and closed when its interest is delivered,
-// cleared, cancelled, or its caller dies.
+// removed from the poller and closed when its interest is cleared,
+// cancelled, or its caller dies, and, when its interest is delivered, by
+// the next Reap: the daemon calls Reap right after it has written the
+// frame carrying the event, so the VM gets to work while inertd does the
+// syscalls.
 package driver
 
 import (
@@ -27,7 +30,7 @@ import (
 )
 
 // Version is the protocol version announced in the ready and hello entries.
-const Version = 1
+const Version = 2
 
 // Poller is the part of pollset.Poller the driver arms user fds with.
 type Poller interface {
@@ -51,10 +54,11 @@ type Files interface {
 // *protocol.Batch implements it.
 type Out interface {
 	Hello(owner []byte, version int)
-	Armed(poll bool, pid, ref []byte, fd int64, m protocol.Mode)
-	Event(dir protocol.Mode, pid []byte, fd int64)
+	Event(dir protocol.Mode, pid []byte, fd int64, ref []byte)
+	Failed(pid, ref []byte, fd int64, reason string)
+	FailedBusy(pid, ref []byte, fd int64, owner []byte)
 	Polled(pid, ref []byte, fd int64, dir protocol.Mode)
-	Cleared(pid, ref []byte, fd int64, left protocol.Mode)
+	Cleared(pid, ref []byte, fd int64, left protocol.Mode, iref []byte)
 	Cancelled(ref []byte)
 	Owner(pid, ref, newOwner []byte)
 	Error(pid, ref []byte, reason string)
@@ -71,9 +75,9 @@ type Logger interface {
 type Counters struct {
 	Requests    uint64 // requests handled
 	Events      uint64 // event entries emitted (inert_read, inert_write, polled)
-	Errors      uint64 // error entries emitted
+	Errors      uint64 // error and failed entries emitted
 	FDsReceived uint64 // fds received with requests
-	FDsClosed   uint64 // fds inertd closed
+	FDsClosed   uint64 // fds inertd closed (a delivered interest's at Reap)
 	Dropped     uint64 // requests that could not be answered (undecodable)
 	Frames      uint64 // frames written to the VM
 	FDsOpened   uint64 // sockets made by open requests
@@ -92,7 +96,7 @@ type interest struct {
 	fd    int           // inertd's duplicate, registered in the poller
 	mode  protocol.Mode // directions still armed
 	poll  bool          // a poll: the first event ends it, answered with ref
-	ref   []byte        // poll reference (raw ETF), reused across lives
+	ref   []byte        // Ref of the request that armed it last (raw ETF), reused across lives
 	owner *caller
 }
 
@@ -109,6 +113,7 @@ type Driver struct {
 	byFD    map[int]*interest   // inertd's duplicate -> interest
 	callers map[string]*caller  // raw pid -> caller with n > 0
 	free    []*interest         // recycled interests
+	reaping []*interest         // delivered, out of the maps: Del and Close at Reap
 	cnt     Counters
 
 	sockets Sockets // open; nil until PassFDs
@@ -137,6 +142,24 @@ func (d *Driver) FrameWritten() { d.cnt.Frames++ }
 
 // Armed is the number of armed interests (one per fd).
 func (d *Driver) Armed() int { return len(d.byVM) }
+
+// Reaping is the number of delivered interests whose duplicates wait for
+// Reap.
+func (d *Driver) Reaping() int { return len(d.reaping) }
+
+// Reap removes from the poller and closes the duplicates of the interests
+// delivered since the last Reap, in that order (see release). The daemon
+// calls it right after it has written the frame of the loop turn, before
+// it waits again: the interests left the driver's state when their events
+// were produced, only the syscalls wait for the frame.
+func (d *Driver) Reap() {
+	for i, it := range d.reaping {
+		d.disarm(it)
+		d.free = append(d.free, it)
+		d.reaping[i] = nil
+	}
+	d.reaping = d.reaping[:0]
+}
 
 // Handle answers one request. fds are the descriptors that arrived with it;
 // the driver owns them from now on.
@@ -203,14 +226,37 @@ func (d *Driver) Drop(why string) {
 	d.log.Printf("dropped request: %s", why)
 }
 
-// fail answers req with {error, Pid, Ref, Reason} when it can be addressed.
+// fail answers req when it can be addressed: {failed, Pid, Ref, FD,
+// Reason} for an fdset whose FD is in range, {error, Pid, Ref, Reason}
+// otherwise.
 func (d *Driver) fail(req *protocol.Request, reason string) {
 	if req.Pid == nil || req.Ref == nil {
 		d.Drop(reason)
 		return
 	}
 	d.cnt.Errors++
+	if req.Op == protocol.OpFdset && fdInRange(req) {
+		d.out.Failed(req.Pid, req.Ref, req.FD, reason)
+		return
+	}
 	d.out.Error(req.Pid, req.Ref, reason)
+}
+
+// busy answers req, which owner's interest on req.FD stands in the way
+// of: {failed, Pid, Ref, FD, {ebusy, Owner}} for an fdset, {error, Pid,
+// Ref, {ebusy, Owner}} for a poll.
+func (d *Driver) busy(req *protocol.Request, owner []byte) {
+	d.cnt.Errors++
+	if req.Op == protocol.OpFdset {
+		d.out.FailedBusy(req.Pid, req.Ref, req.FD, owner)
+		return
+	}
+	d.out.Busy(req.Pid, req.Ref, owner)
+}
+
+// fdInRange reports whether req.FD was read and is a possible fd number.
+func fdInRange(req *protocol.Request) bool {
+	return req.FDValid && req.FD >= 0 && req.FD <= math.MaxInt32
 }
 
 // checkFD validates the fd part of an fdset, poll or fdclr request and
@@ -234,7 +280,7 @@ func (d *Driver) checkFD(req *protocol.Request, fds []int) (fd int, ok bool) {
 // "" when both are good.
 func badFDOrMode(req *protocol.Request) string {
 	switch {
-	case !req.FDValid || req.FD < 0 || req.FD > math.MaxInt32:
+	case !fdInRange(req):
 		return "ebadf"
 	case !req.ModeOK || req.Mode == protocol.ModeNone:
 		return "einval"
@@ -242,7 +288,8 @@ func badFDOrMode(req *protocol.Request) string {
 	return ""
 }
 
-// arm handles fdset and poll.
+// arm handles fdset and poll. Success is silent: an fdset is answered by
+// its events, a poll by its polled entry.
 func (d *Driver) arm(req *protocol.Request, fds []int) {
 	fd, ok := d.checkFD(req, fds)
 	if !ok {
@@ -254,8 +301,7 @@ func (d *Driver) arm(req *protocol.Request, fds []int) {
 		case string(it.owner.pid) != string(req.Pid):
 			if req.Dead == nil || string(it.owner.pid) != string(req.Dead) {
 				d.closeFD(fd)
-				d.cnt.Errors++
-				d.out.Busy(req.Pid, req.Ref, it.owner.pid)
+				d.busy(req, it.owner.pid)
 				return
 			}
 			// The VM saw the owner die before inertd heard of it.
@@ -274,7 +320,6 @@ func (d *Driver) arm(req *protocol.Request, fds []int) {
 			}
 			it.poll = isPoll
 			it.ref = append(it.ref[:0], req.Ref...)
-			d.out.Armed(isPoll, req.Pid, req.Ref, req.FD, req.Mode)
 			return
 		default:
 			// The VM closed the fd and its number now names another
@@ -293,7 +338,6 @@ func (d *Driver) arm(req *protocol.Request, fds []int) {
 	it.owner = d.hold(req.Pid)
 	d.byVM[it.vmfd] = it
 	d.byFD[it.fd] = it
-	d.out.Armed(isPoll, req.Pid, req.Ref, req.FD, req.Mode)
 }
 
 // fdclr removes directions from an interest, whoever armed it. The fd
@@ -313,9 +357,12 @@ func (d *Driver) fdclr(req *protocol.Request, fds []int) {
 	}
 	it := d.byVM[req.FD]
 	if it == nil {
-		d.out.Cleared(req.Pid, req.Ref, req.FD, protocol.ModeNone)
+		d.out.Cleared(req.Pid, req.Ref, req.FD, protocol.ModeNone, nil)
 		return
 	}
+	// The Batch copies iref before anything can reuse a released
+	// interest's buffer.
+	iref := it.ref
 	left := it.mode &^ req.Mode
 	switch {
 	case left == it.mode:
@@ -332,10 +379,12 @@ func (d *Driver) fdclr(req *protocol.Request, fds []int) {
 			it.mode = left
 		}
 	}
-	d.out.Cleared(req.Pid, req.Ref, req.FD, left)
+	d.out.Cleared(req.Pid, req.Ref, req.FD, left, iref)
 }
 
-// Ready handles one readiness report from the poller.
+// Ready handles one readiness report from the poller. An interest it
+// ends (a poll, or an fdset whose last direction fired) leaves the
+// driver's state at once; its duplicate is removed and closed by Reap.
 func (d *Driver) Ready(ev pollset.Event) {
 	it := d.byFD[int(ev.FD)]
 	if it == nil {
@@ -358,21 +407,21 @@ func (d *Driver) Ready(ev pollset.Event) {
 			dir = protocol.ModeWrite
 		}
 		d.out.Polled(it.owner.pid, it.ref, it.vmfd, dir)
-		d.release(it)
+		d.retire(it)
 		return
 	}
 	if fired&protocol.ModeRead != 0 {
-		d.out.Event(protocol.ModeRead, it.owner.pid, it.vmfd)
+		d.out.Event(protocol.ModeRead, it.owner.pid, it.vmfd, it.ref)
 	}
 	if fired&protocol.ModeWrite != 0 {
 		if fired == protocol.ModeRW {
 			d.cnt.Events++
 		}
-		d.out.Event(protocol.ModeWrite, it.owner.pid, it.vmfd)
+		d.out.Event(protocol.ModeWrite, it.owner.pid, it.vmfd, it.ref)
 	}
 	it.mode &^= fired
 	if it.mode == protocol.ModeNone {
-		d.release(it)
+		d.retire(it)
 		return
 	}
 	if err := d.ps.Mod(it.fd, events(it.mode)); err != nil {
@@ -394,8 +443,10 @@ func (d *Driver) down(pid []byte) {
 	}
 }
 
-// CloseAll releases every interest: the daemon is exiting.
+// CloseAll releases every interest, and reaps the delivered ones: the
+// daemon is exiting.
 func (d *Driver) CloseAll() {
+	d.Reap()
 	for _, it := range d.byVM {
 		d.release(it)
 	}
@@ -405,17 +456,35 @@ func (d *Driver) CloseAll() {
 // epoll keys registrations by open file description, so closing first would
 // leave a registration behind while the VM still holds the file.
 func (d *Driver) release(it *interest) {
+	d.disarm(it)
+	d.forget(it)
+	d.free = append(d.free, it)
+}
+
+// retire is release for a delivered interest: it leaves the driver's state
+// now, and its duplicate waits for Reap to be disarmed and closed. Until
+// then the interest is not recycled.
+func (d *Driver) retire(it *interest) {
+	d.forget(it)
+	d.reaping = append(d.reaping, it)
+}
+
+// disarm removes inertd's duplicate from the poller, then closes it.
+func (d *Driver) disarm(it *interest) {
 	if err := d.ps.Del(it.fd); err != nil {
 		d.log.Printf("del fd %d (vm fd %d): %v", it.fd, it.vmfd, err)
 	}
 	d.closeFD(it.fd)
+}
+
+// forget takes it out of the maps and its owner's count.
+func (d *Driver) forget(it *interest) {
 	delete(d.byVM, it.vmfd)
 	delete(d.byFD, it.fd)
 	if it.owner.n--; it.owner.n == 0 {
 		delete(d.callers, string(it.owner.pid))
 	}
 	it.owner = nil
-	d.free = append(d.free, it)
 }
 
 func (d *Driver) newInterest() *interest {

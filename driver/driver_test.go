@@ -12,6 +12,17 @@ import (
 	"github.com/inert-go/inert/protocol"
 )
 
+// journal is one record, in order, of what the driver did to the
+// outside: entries written (fakeOut), poller Del calls and closes. It lets
+// a test check that a duplicate is closed only after its event's entry.
+type journal struct{ log []string }
+
+func (j *journal) add(format string, a ...any) {
+	if j != nil {
+		j.log = append(j.log, fmt.Sprintf(format, a...))
+	}
+}
+
 // fakePoller models epoll's registration rules so misuse shows up as an
 // error: Add of a registered fd is EEXIST, Mod/Del of an unknown one ENOENT.
 type fakePoller struct {
@@ -19,6 +30,7 @@ type fakePoller struct {
 	refuse   map[int]bool // Add fails with EPERM (a regular file)
 	calls    []string
 	closedAt func(fd int) bool
+	j        *journal
 }
 
 func (p *fakePoller) Add(fd int, ev pollset.Events) error {
@@ -44,6 +56,7 @@ func (p *fakePoller) Mod(fd int, ev pollset.Events) error {
 
 func (p *fakePoller) Del(fd int) error {
 	p.calls = append(p.calls, fmt.Sprintf("del %d", fd))
+	p.j.add("del %d", fd)
 	if p.closedAt(fd) {
 		return syscall.EBADF // closed before Del: the order SPEC §3 forbids
 	}
@@ -60,6 +73,7 @@ type fakeFiles struct {
 	id     map[int]FileID
 	open   map[int]bool
 	closes int
+	j      *journal
 }
 
 func (f *fakeFiles) dup(file uint64) int {
@@ -77,6 +91,7 @@ func (f *fakeFiles) Identity(fd int) (FileID, error) {
 }
 
 func (f *fakeFiles) Close(fd int) error {
+	f.j.add("close %d", fd)
 	if !f.open[fd] {
 		return syscall.EBADF
 	}
@@ -85,26 +100,36 @@ func (f *fakeFiles) Close(fd int) error {
 	return nil
 }
 
-// fakeOut records entries as readable strings.
-type fakeOut struct{ got []string }
-
-func (o *fakeOut) add(format string, a ...any) { o.got = append(o.got, fmt.Sprintf(format, a...)) }
-func (o *fakeOut) Hello(owner []byte, v int)   { o.add("hello %s %d", owner, v) }
-func (o *fakeOut) Armed(poll bool, pid, ref []byte, fd int64, m protocol.Mode) {
-	kind := "fdset"
-	if poll {
-		kind = "poll"
-	}
-	o.add("armed %s %s %s %d %s", kind, pid, ref, fd, modeName(m))
+// fakeOut records entries as readable strings; a nil raw term (Cleared's
+// iref) reads none, as the atom Batch writes for it.
+type fakeOut struct {
+	got []string
+	j   *journal
 }
-func (o *fakeOut) Event(dir protocol.Mode, pid []byte, fd int64) {
-	o.add("inert_%s %s %d", modeName(dir), pid, fd)
+
+func (o *fakeOut) add(format string, a ...any) {
+	e := fmt.Sprintf(format, a...)
+	o.got = append(o.got, e)
+	o.j.add("entry %s", e)
+}
+func (o *fakeOut) Hello(owner []byte, v int) { o.add("hello %s %d", owner, v) }
+func (o *fakeOut) Event(dir protocol.Mode, pid []byte, fd int64, ref []byte) {
+	o.add("inert_%s %s %d %s", modeName(dir), pid, fd, ref)
+}
+func (o *fakeOut) Failed(pid, ref []byte, fd int64, reason string) {
+	o.add("failed %s %s %d %s", pid, ref, fd, reason)
+}
+func (o *fakeOut) FailedBusy(pid, ref []byte, fd int64, owner []byte) {
+	o.add("failed %s %s %d {ebusy,%s}", pid, ref, fd, owner)
 }
 func (o *fakeOut) Polled(pid, ref []byte, fd int64, dir protocol.Mode) {
 	o.add("polled %s %s %d %s", pid, ref, fd, modeName(dir))
 }
-func (o *fakeOut) Cleared(pid, ref []byte, fd int64, left protocol.Mode) {
-	o.add("cleared %s %s %d %s", pid, ref, fd, modeName(left))
+func (o *fakeOut) Cleared(pid, ref []byte, fd int64, left protocol.Mode, iref []byte) {
+	if iref == nil {
+		iref = []byte("none")
+	}
+	o.add("cleared %s %s %d %s %s", pid, ref, fd, modeName(left), iref)
 }
 func (o *fakeOut) Cancelled(ref []byte)            { o.add("cancelled %s", ref) }
 func (o *fakeOut) Owner(pid, ref, newOwner []byte) { o.add("owner %s %s %s", pid, ref, newOwner) }
@@ -122,23 +147,30 @@ type rig struct {
 	ps    *fakePoller
 	files *fakeFiles
 	out   *fakeOut
+	j     *journal
 	recvd int
 }
 
 func newRig(t *testing.T) *rig {
-	files := &fakeFiles{next: 100, id: map[int]FileID{}, open: map[int]bool{}}
-	ps := &fakePoller{armed: map[int]pollset.Events{}, refuse: map[int]bool{}}
+	j := &journal{}
+	files := &fakeFiles{next: 100, id: map[int]FileID{}, open: map[int]bool{}, j: j}
+	ps := &fakePoller{armed: map[int]pollset.Events{}, refuse: map[int]bool{}, j: j}
 	ps.closedAt = func(fd int) bool { return !files.open[fd] }
-	out := &fakeOut{}
-	r := &rig{t: t, ps: ps, files: files, out: out}
+	out := &fakeOut{j: j}
+	r := &rig{t: t, ps: ps, files: files, out: out, j: j}
 	r.d = New(ps, files, out, testLog{t})
 	t.Cleanup(r.checkNoLeak)
 	return r
 }
 
-// checkNoLeak: every fd handed to the driver is closed or held by exactly
-// one armed interest, and the poller holds exactly the armed interests.
+// checkNoLeak: nothing waits for a Reap (a test reaps where the loop
+// would, after each turn's frame), every fd handed to the driver is closed
+// or held by exactly one armed interest, and the poller holds exactly the
+// armed interests.
 func (r *rig) checkNoLeak() {
+	if n := r.d.Reaping(); n != 0 {
+		r.t.Errorf("%d delivered interests still wait for Reap at the end of the test", n)
+	}
 	open := 0
 	for _, o := range r.files.open {
 		if o {
@@ -172,6 +204,16 @@ func (r *rig) fdset(pid, ref string, vmfd int64, m protocol.Mode, file uint64) i
 	return r.req(protocol.OpFdset, pid, ref, vmfd, m, file)
 }
 
+// turn is one loop turn of readiness reports: the driver handles them, the
+// daemon writes the frame, then reaps.
+func (r *rig) turn(fd int, evs ...pollset.Events) {
+	for _, ev := range evs {
+		r.d.Ready(pollset.Event{FD: int32(fd), Events: ev})
+	}
+	r.j.add("frame written")
+	r.d.Reap()
+}
+
 func (r *rig) expect(want ...string) {
 	r.t.Helper()
 	if !reflect.DeepEqual(r.out.got, want) {
@@ -180,30 +222,140 @@ func (r *rig) expect(want ...string) {
 	r.out.got = nil
 }
 
-func TestFdsetDeliversOneEventThenReleasesTheDuplicate(t *testing.T) {
+func TestFdsetIsSilentThenDeliversOneEventCarryingItsRef(t *testing.T) {
 	r := newRig(t)
 	fd := r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
-	r.expect("armed fdset P1 R1 7 read")
+	r.expect() // success answers nothing
 	r.d.Ready(pollset.Event{FD: int32(fd), Events: pollset.Read})
-	r.expect("inert_read P1 7")
-	if r.d.Armed() != 0 || r.files.open[fd] {
-		t.Fatalf("after delivery: armed %d, dup open %v; want 0, false", r.d.Armed(), r.files.open[fd])
+	r.expect("inert_read P1 7 R1")
+	if r.d.Armed() != 0 || r.d.Reaping() != 1 || !r.files.open[fd] {
+		t.Fatalf("after delivery, before Reap: armed %d, reaping %d, dup open %v; want 0, 1, true",
+			r.d.Armed(), r.d.Reaping(), r.files.open[fd])
 	}
-	// A late report for the released fd is ignored.
+	// A second report for the delivered fd in the same turn is ignored.
 	r.d.Ready(pollset.Event{FD: int32(fd), Events: pollset.Read})
+	r.expect()
+	r.d.Reap()
+	if r.d.Reaping() != 0 || r.files.open[fd] {
+		t.Fatalf("after Reap: reaping %d, dup open %v; want 0, false", r.d.Reaping(), r.files.open[fd])
+	}
+	// A late report for the reaped fd is ignored.
+	r.turn(fd, pollset.Read)
 	r.expect()
 }
 
-func TestReleaseRemovesRegistrationBeforeClosing(t *testing.T) {
+// The hot path writes the frame first: the duplicate of a delivered
+// interest is disarmed and closed only by the Reap after the frame, Del
+// before Close (epoll keys registrations by open file description).
+func TestDeliveredDuplicateIsDeletedThenClosedOnlyAfterTheFrameIsWritten(t *testing.T) {
+	cases := []struct {
+		name  string
+		op    protocol.Op
+		mode  protocol.Mode
+		evs   []pollset.Events
+		entry string
+	}{
+		{"fdset", protocol.OpFdset, protocol.ModeRead, []pollset.Events{pollset.Read}, "inert_read P1 7 R1"},
+		{"fdset read_write", protocol.OpFdset, protocol.ModeRW, []pollset.Events{pollset.Read | pollset.Write}, "inert_write P1 7 R1"},
+		{"poll", protocol.OpPoll, protocol.ModeRW, []pollset.Events{pollset.Write}, "polled P1 R1 7 write"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t)
+			fd := r.req(c.op, "P1", "R1", 7, c.mode, 1)
+			r.j.log = nil
+			r.turn(fd, c.evs...)
+			log := r.j.log
+			if len(log) < 4 {
+				t.Fatalf("journal %q: want the entries, the frame, del, close", log)
+			}
+			tail := log[len(log)-4:]
+			want := []string{"entry " + c.entry, "frame written", fmt.Sprintf("del %d", fd), fmt.Sprintf("close %d", fd)}
+			if !reflect.DeepEqual(tail, want) {
+				t.Fatalf("journal ends %q, want %q", tail, want)
+			}
+			for _, e := range log[:len(log)-4] {
+				if !strings.HasPrefix(e, "entry ") {
+					t.Fatalf("journal %q: %q before the frame was written", log, e)
+				}
+			}
+		})
+	}
+}
+
+func TestReapWithNothingDeliveredMakesNoCall(t *testing.T) {
+	r := newRig(t)
+	r.fdset("P1", "R1", 7, protocol.ModeRW, 1)
+	fd := r.fdset("P1", "R2", 8, protocol.ModeRW, 2)
+	r.j.log = nil
+	r.turn(fd, pollset.Read) // one direction left: stays armed
+	r.d.Reap()
+	if want := []string{"entry inert_read P1 8 R2", "frame written"}; !reflect.DeepEqual(r.j.log, want) {
+		t.Fatalf("journal %q, want %q", r.j.log, want)
+	}
+}
+
+// A delivered interest leaves the maps and its owner's count at once, so
+// requests later in the same turn see the fd as free.
+func TestDeliveredInterestIsGoneForRequestsOfTheSameTurn(t *testing.T) {
+	r := newRig(t)
+	old := r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
+	r.d.Ready(pollset.Event{FD: int32(old), Events: pollset.Read})
+	if _, held := r.d.callers["P1"]; held {
+		t.Fatalf("P1 still counted as a holder after its only interest was delivered")
+	}
+	dup := r.fdset("P2", "R2", 7, protocol.ModeWrite, 1)
+	r.req(protocol.OpFdclr, "P3", "R3", 8, protocol.ModeRW, 0)
+	r.expect("inert_read P1 7 R1", "cleared P3 R3 8 none none")
+	if it := r.d.byVM[7]; it == nil || string(it.owner.pid) != "P2" || it.fd != dup {
+		t.Fatalf("fd 7 after a takeover in the delivering turn: %+v, want P2's interest on %d", it, dup)
+	}
+	r.d.Reap()
+	if r.files.open[old] || !r.files.open[dup] || r.ps.armed[dup] != pollset.Write {
+		t.Fatalf("after Reap: old dup open %v, new dup open %v, new registration %d",
+			r.files.open[old], r.files.open[dup], r.ps.armed[dup])
+	}
+}
+
+// An interest waiting for Reap is not recycled: arming another in the same
+// turn must not hand out its struct, or Reap would close the wrong fd.
+func TestInterestWaitingForReapIsNotRecycled(t *testing.T) {
+	r := newRig(t)
+	first := r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
+	r.d.Ready(pollset.Event{FD: int32(first), Events: pollset.Read})
+	retired := r.d.reaping[0]
+	second := r.fdset("P1", "R2", 9, protocol.ModeRead, 2)
+	if r.d.byVM[9] == retired {
+		t.Fatalf("the interest waiting for Reap was reused for fd 9")
+	}
+	r.j.log = nil
+	r.d.Reap()
+	if want := []string{fmt.Sprintf("del %d", first), fmt.Sprintf("close %d", first)}; !reflect.DeepEqual(r.j.log, want) {
+		t.Fatalf("Reap did %q, want %q", r.j.log, want)
+	}
+	if !r.files.open[second] {
+		t.Fatalf("Reap closed the new interest's duplicate")
+	}
+	// Now it may be reused, and it comes back clean.
+	third := r.fdset("P2", "R3", 10, protocol.ModeWrite, 3)
+	r.turn(third, pollset.Write)
+	r.expect("inert_read P1 7 R1", "inert_write P2 10 R3")
+}
+
+// info reaps first, so an info answered in the turn of a delivery
+// balances: fds_received + fds_opened = fds_closed + fds_sent + armed.
+func TestInfoInTheDeliveringTurnCountsTheDuplicateClosed(t *testing.T) {
 	r := newRig(t)
 	fd := r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
+	r.fdset("P1", "R2", 8, protocol.ModeRead, 2)
 	r.d.Ready(pollset.Event{FD: int32(fd), Events: pollset.Read})
-	last := r.ps.calls[len(r.ps.calls)-1]
-	if last != fmt.Sprintf("del %d", fd) {
-		t.Fatalf("last poller call %q, want del of the duplicate", last)
+	r.d.Handle(&protocol.Request{Op: protocol.OpInfo, Pid: []byte("P9"), Ref: []byte("R9")}, nil)
+	r.expect("inert_read P1 7 R1", "reply P9 R9")
+	c := r.d.Counters()
+	if c.FDsReceived != 2 || c.FDsClosed != 1 || r.d.Armed() != 1 || r.d.Reaping() != 0 {
+		t.Fatalf("received %d, closed %d, armed %d, reaping %d; want 2, 1, 1, 0",
+			c.FDsReceived, c.FDsClosed, r.d.Armed(), r.d.Reaping())
 	}
-	// fakePoller.Del fails with EBADF had the fd been closed first; the
-	// leak check would then find the registration still there.
 }
 
 func TestReadWriteDeliversBothDirectionsOnce(t *testing.T) {
@@ -213,19 +365,18 @@ func TestReadWriteDeliversBothDirectionsOnce(t *testing.T) {
 		want   []string
 	}{
 		{"both at once", []pollset.Events{pollset.Read | pollset.Write},
-			[]string{"inert_read P1 7", "inert_write P1 7"}},
+			[]string{"inert_read P1 7 R1", "inert_write P1 7 R1"}},
 		{"write then read", []pollset.Events{pollset.Write, pollset.Read},
-			[]string{"inert_write P1 7", "inert_read P1 7"}},
+			[]string{"inert_write P1 7 R1", "inert_read P1 7 R1"}},
 		{"read twice before write", []pollset.Events{pollset.Read, pollset.Read, pollset.Write},
-			[]string{"inert_read P1 7", "inert_write P1 7"}},
+			[]string{"inert_read P1 7 R1", "inert_write P1 7 R1"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRig(t)
 			fd := r.fdset("P1", "R1", 7, protocol.ModeRW, 1)
-			r.out.got = nil
 			for _, ev := range c.events {
-				r.d.Ready(pollset.Event{FD: int32(fd), Events: ev})
+				r.turn(fd, ev)
 			}
 			r.expect(c.want...)
 			if r.d.Armed() != 0 {
@@ -238,17 +389,17 @@ func TestReadWriteDeliversBothDirectionsOnce(t *testing.T) {
 func TestAfterOneDirectionTheOtherStaysArmed(t *testing.T) {
 	r := newRig(t)
 	fd := r.fdset("P1", "R1", 7, protocol.ModeRW, 1)
-	r.d.Ready(pollset.Event{FD: int32(fd), Events: pollset.Read})
+	r.turn(fd, pollset.Read)
 	if got := r.ps.armed[fd]; got != pollset.Write {
 		t.Fatalf("poller interest after read fired: %d, want write only", got)
 	}
 }
 
-func TestArmedFDBelongsToItsCaller(t *testing.T) {
+func TestBusyFDIsAFailedEntryForFdsetAndAnErrorForPoll(t *testing.T) {
 	r := newRig(t)
 	r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
 	r.fdset("P2", "R2", 7, protocol.ModeRead, 1)
-	r.expect("armed fdset P1 R1 7 read", "error P2 R2 {ebusy,P1}")
+	r.expect("failed P2 R2 7 {ebusy,P1}")
 	r.req(protocol.OpPoll, "P2", "R3", 7, protocol.ModeRead, 1)
 	r.expect("error P2 R3 {ebusy,P1}")
 }
@@ -257,49 +408,50 @@ func TestTakeoverFromADeadOwner(t *testing.T) {
 	cases := []struct {
 		name string
 		dead string
-		want string
+		want []string
 	}{
-		{"dead owner matches", "P1", "armed fdset P2 R2 7 write"},
-		{"dead pid is not the owner", "P9", "error P2 R2 {ebusy,P1}"},
+		{"dead owner matches: silent success", "P1", nil},
+		{"dead pid is not the owner: failed ebusy", "P9", []string{"failed P2 R2 7 {ebusy,P1}"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRig(t)
 			r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
-			r.out.got = nil
 			q := &protocol.Request{Op: protocol.OpFdset, Pid: []byte("P2"), Ref: []byte("R2"),
 				FD: 7, FDValid: true, Mode: protocol.ModeWrite, ModeOK: true, Dead: []byte(c.dead)}
 			r.recvd++
 			r.d.Handle(q, []int{r.files.dup(1)})
-			r.expect(c.want)
+			r.expect(c.want...)
 		})
 	}
 }
 
-func TestSecondFdsetBySameCallerReplacesTheMode(t *testing.T) {
+func TestSecondFdsetBySameCallerReplacesTheModeAndTheRef(t *testing.T) {
 	r := newRig(t)
 	fd := r.fdset("P1", "R1", 7, protocol.ModeRW, 1)
 	r.ps.calls = nil
 	dup := r.fdset("P1", "R2", 7, protocol.ModeWrite, 1)
-	r.expect("armed fdset P1 R1 7 read_write", "armed fdset P1 R2 7 write")
+	r.expect()
 	if r.files.open[dup] {
 		t.Errorf("second duplicate of the same file kept open")
 	}
 	if want := []string{fmt.Sprintf("mod %d %d", fd, pollset.Write)}; !reflect.DeepEqual(r.ps.calls, want) {
 		t.Errorf("poller calls %q, want %q (no del/add for the same file)", r.ps.calls, want)
 	}
-	r.d.Ready(pollset.Event{FD: int32(fd), Events: pollset.Read | pollset.Write})
-	r.expect("inert_write P1 7")
+	r.turn(fd, pollset.Read|pollset.Write)
+	r.expect("inert_write P1 7 R2")
 }
 
-func TestRearmOfSameFileAndModeMakesNoPollerCall(t *testing.T) {
+func TestRearmOfSameFileAndModeMakesNoPollerCallAndTakesTheNewRef(t *testing.T) {
 	r := newRig(t)
-	r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
+	fd := r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
 	r.ps.calls = nil
 	r.fdset("P1", "R2", 7, protocol.ModeRead, 1)
 	if len(r.ps.calls) != 0 {
 		t.Fatalf("poller calls %q for an identical re-arm, want none", r.ps.calls)
 	}
+	r.turn(fd, pollset.Read)
+	r.expect("inert_read P1 7 R2")
 }
 
 func TestReusedFDNumberReplacesTheStaleRegistration(t *testing.T) {
@@ -309,12 +461,12 @@ func TestReusedFDNumberReplacesTheStaleRegistration(t *testing.T) {
 	if r.files.open[old] || !r.files.open[dup] {
 		t.Fatalf("old duplicate open %v, new open %v; want false, true", r.files.open[old], r.files.open[dup])
 	}
-	r.d.Ready(pollset.Event{FD: int32(old), Events: pollset.Read})
-	r.d.Ready(pollset.Event{FD: int32(dup), Events: pollset.Read})
-	r.expect("armed fdset P1 R1 7 read", "armed fdset P1 R2 7 read", "inert_read P1 7")
+	r.turn(old, pollset.Read)
+	r.turn(dup, pollset.Read)
+	r.expect("inert_read P1 7 R2")
 }
 
-func TestFdclrByAnyProcess(t *testing.T) {
+func TestFdclrByAnyProcessNamesTheInterestItCleared(t *testing.T) {
 	cases := []struct {
 		name  string
 		armed protocol.Mode
@@ -330,9 +482,8 @@ func TestFdclrByAnyProcess(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRig(t)
 			r.fdset("P1", "R1", 7, c.armed, 1)
-			r.out.got = nil
 			r.req(protocol.OpFdclr, "P2", "R2", 7, c.clear, 1)
-			r.expect("cleared P2 R2 7 " + c.left)
+			r.expect("cleared P2 R2 7 " + c.left + " R1")
 			if r.d.Armed() != c.arm {
 				t.Fatalf("armed %d, want %d", r.d.Armed(), c.arm)
 			}
@@ -340,12 +491,20 @@ func TestFdclrByAnyProcess(t *testing.T) {
 	}
 }
 
+func TestFdclrOfAPollNamesThePollsRef(t *testing.T) {
+	r := newRig(t)
+	r.req(protocol.OpPoll, "P1", "R1", 7, protocol.ModeRW, 1)
+	r.req(protocol.OpFdclr, "P2", "R2", 7, protocol.ModeRead, 1)
+	r.expect("cleared P2 R2 7 none R1")
+}
+
 func TestFdclrUnlocksForAnotherCaller(t *testing.T) {
 	r := newRig(t)
 	r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
 	r.req(protocol.OpFdclr, "P2", "R2", 7, protocol.ModeRW, 1)
-	r.fdset("P2", "R3", 7, protocol.ModeRead, 1)
-	r.expect("armed fdset P1 R1 7 read", "cleared P2 R2 7 none", "armed fdset P2 R3 7 read")
+	fd := r.fdset("P2", "R3", 7, protocol.ModeRead, 1)
+	r.turn(fd, pollset.Read)
+	r.expect("cleared P2 R2 7 none R1", "inert_read P2 7 R3")
 }
 
 func TestFdclrWithoutItsFDStillClears(t *testing.T) {
@@ -354,20 +513,30 @@ func TestFdclrWithoutItsFDStillClears(t *testing.T) {
 	r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
 	r.req(protocol.OpFdclr, "P2", "R2", 7, protocol.ModeRW, 0)
 	r.req(protocol.OpFdclr, "P2", "R3", -1, protocol.ModeRW, 0)
-	r.expect("armed fdset P1 R1 7 read", "cleared P2 R2 7 none", "error P2 R3 ebadf")
+	r.expect("cleared P2 R2 7 none R1", "error P2 R3 ebadf")
 }
 
-func TestFdclrOfUnarmedFDIsOK(t *testing.T) {
+func TestFdclrOfUnarmedFDNamesNoInterest(t *testing.T) {
 	r := newRig(t)
 	r.req(protocol.OpFdclr, "P1", "R1", 9, protocol.ModeRW, 1)
-	r.expect("cleared P1 R1 9 none")
+	r.expect("cleared P1 R1 9 none none")
 }
 
-func TestPollEndsAtTheFirstDirection(t *testing.T) {
+func TestFdclrAfterDeliveryInTheSameTurnNamesNoInterest(t *testing.T) {
+	r := newRig(t)
+	fd := r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
+	r.d.Ready(pollset.Event{FD: int32(fd), Events: pollset.Read})
+	r.req(protocol.OpFdclr, "P1", "R2", 7, protocol.ModeRW, 1)
+	r.d.Reap()
+	r.expect("inert_read P1 7 R1", "cleared P1 R2 7 none none")
+}
+
+func TestPollIsSilentUntilItEndsAtTheFirstDirection(t *testing.T) {
 	r := newRig(t)
 	fd := r.req(protocol.OpPoll, "P1", "R1", 7, protocol.ModeRW, 1)
-	r.d.Ready(pollset.Event{FD: int32(fd), Events: pollset.Write})
-	r.expect("armed poll P1 R1 7 read_write", "polled P1 R1 7 write")
+	r.expect()
+	r.turn(fd, pollset.Write)
+	r.expect("polled P1 R1 7 write")
 	if r.d.Armed() != 0 {
 		t.Fatalf("poll left %d interests armed", r.d.Armed())
 	}
@@ -381,7 +550,7 @@ func TestCancelRemovesOnlyTheMatchingPoll(t *testing.T) {
 		t.Fatalf("cancel of another ref disarmed the poll")
 	}
 	r.d.Handle(&protocol.Request{Op: protocol.OpCancel, Ref: []byte("R1"), FD: 7, FDValid: true}, nil)
-	r.expect("armed poll P1 R1 7 read", "cancelled R0", "cancelled R1")
+	r.expect("cancelled R0", "cancelled R1")
 	if r.d.Armed() != 0 {
 		t.Fatalf("cancel left the poll armed")
 	}
@@ -406,8 +575,9 @@ func TestCallerDeathClearsOnlyItsInterests(t *testing.T) {
 		t.Fatalf("armed %d after P1 died, want 1 (P2's)", r.d.Armed())
 	}
 	r.fdset("P3", "R4", 7, protocol.ModeRead, 1)
-	if got := r.out.got[len(r.out.got)-1]; got != "armed fdset P3 R4 7 read" {
-		t.Fatalf("fdset after owner death: %q", got)
+	r.expect()
+	if it := r.d.byVM[7]; it == nil || string(it.owner.pid) != "P3" {
+		t.Fatalf("fdset after owner death: fd 7 held by %+v, want P3", it)
 	}
 	// A dead pid that holds nothing is a no-op.
 	r.d.Handle(&protocol.Request{Op: protocol.OpDown, Pid: []byte("P7")}, nil)
@@ -419,9 +589,11 @@ func TestControllingProcessOnlyByTheOwner(t *testing.T) {
 	r.d.Handle(&protocol.Request{Op: protocol.OpControllingProcess, Pid: []byte("P2"), Ref: []byte("R1"), NewOwner: []byte("P2")}, nil)
 	r.d.Handle(&protocol.Request{Op: protocol.OpControllingProcess, Pid: []byte("O1"), Ref: []byte("R2"), NewOwner: []byte("P2")}, nil)
 	r.d.Handle(&protocol.Request{Op: protocol.OpControllingProcess, Pid: []byte("O1"), Ref: []byte("R3"), NewOwner: []byte("P3")}, nil)
-	r.expect("hello O1 1", "error P2 R1 not_owner", "owner O1 R2 P2", "error O1 R3 not_owner")
+	r.expect("hello O1 2", "error P2 R1 not_owner", "owner O1 R2 P2", "error O1 R3 not_owner")
 }
 
+// A failed fdset names its FD; only an fdset whose FD cannot be read or
+// is out of range, and every other request, answers with an error entry.
 func TestBadInputIsAnsweredAndEveryFDClosed(t *testing.T) {
 	cases := []struct {
 		name string
@@ -429,14 +601,18 @@ func TestBadInputIsAnsweredAndEveryFDClosed(t *testing.T) {
 		nfds int
 		want string
 	}{
-		{"negative fd", protocol.Request{Op: protocol.OpFdset, FD: -1, FDValid: true, Mode: protocol.ModeRead, ModeOK: true}, 1, "ebadf"},
-		{"fd above int32", protocol.Request{Op: protocol.OpFdset, FD: math.MaxInt32 + 1, FDValid: true, Mode: protocol.ModeRead, ModeOK: true}, 1, "ebadf"},
-		{"bignum or non-integer fd", protocol.Request{Op: protocol.OpPoll, FDValid: false, Mode: protocol.ModeRead, ModeOK: true}, 1, "ebadf"},
-		{"unknown mode", protocol.Request{Op: protocol.OpFdset, FD: 7, FDValid: true, ModeOK: false}, 1, "einval"},
-		{"no fd passed", protocol.Request{Op: protocol.OpFdset, FD: 7, FDValid: true, Mode: protocol.ModeRead, ModeOK: true}, 0, "einval"},
-		{"two fds passed", protocol.Request{Op: protocol.OpFdset, FD: 7, FDValid: true, Mode: protocol.ModeRead, ModeOK: true}, 2, "einval"},
-		{"fdclr with bad mode", protocol.Request{Op: protocol.OpFdclr, FD: 7, FDValid: true, ModeOK: false}, 1, "einval"},
-		{"fds on a request that takes none", protocol.Request{Op: protocol.OpInfo}, 3, "einval"},
+		{"fdset negative fd: error", protocol.Request{Op: protocol.OpFdset, FD: -1, FDValid: true, Mode: protocol.ModeRead, ModeOK: true}, 1, "error P1 R1 ebadf"},
+		{"fdset fd above int32: error", protocol.Request{Op: protocol.OpFdset, FD: math.MaxInt32 + 1, FDValid: true, Mode: protocol.ModeRead, ModeOK: true}, 1, "error P1 R1 ebadf"},
+		{"fdset bignum or non-integer fd: error", protocol.Request{Op: protocol.OpFdset, FDValid: false, Mode: protocol.ModeRead, ModeOK: true}, 1, "error P1 R1 ebadf"},
+		{"poll bignum or non-integer fd: error", protocol.Request{Op: protocol.OpPoll, FDValid: false, Mode: protocol.ModeRead, ModeOK: true}, 1, "error P1 R1 ebadf"},
+		{"fdset unknown mode: failed", protocol.Request{Op: protocol.OpFdset, FD: 7, FDValid: true, ModeOK: false}, 1, "failed P1 R1 7 einval"},
+		{"fdset no fd passed: failed", protocol.Request{Op: protocol.OpFdset, FD: 7, FDValid: true, Mode: protocol.ModeRead, ModeOK: true}, 0, "failed P1 R1 7 einval"},
+		{"fdset two fds passed: failed", protocol.Request{Op: protocol.OpFdset, FD: 7, FDValid: true, Mode: protocol.ModeRead, ModeOK: true}, 2, "failed P1 R1 7 einval"},
+		{"fdset largest fd, no fd passed: failed", protocol.Request{Op: protocol.OpFdset, FD: math.MaxInt32, FDValid: true, Mode: protocol.ModeRead, ModeOK: true}, 0, "failed P1 R1 2147483647 einval"},
+		{"poll unknown mode: error", protocol.Request{Op: protocol.OpPoll, FD: 7, FDValid: true, ModeOK: false}, 1, "error P1 R1 einval"},
+		{"poll two fds passed: error", protocol.Request{Op: protocol.OpPoll, FD: 7, FDValid: true, Mode: protocol.ModeRead, ModeOK: true}, 2, "error P1 R1 einval"},
+		{"fdclr with bad mode: error", protocol.Request{Op: protocol.OpFdclr, FD: 7, FDValid: true, ModeOK: false}, 1, "error P1 R1 einval"},
+		{"fds on a request that takes none: error", protocol.Request{Op: protocol.OpInfo}, 3, "error P1 R1 einval"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -449,16 +625,47 @@ func TestBadInputIsAnsweredAndEveryFDClosed(t *testing.T) {
 			}
 			r.recvd += c.nfds
 			r.d.Handle(&q, fds)
-			r.expect("error P1 R1 " + c.want)
+			r.expect(c.want)
+			if r.d.Counters().Errors != 1 {
+				t.Fatalf("errors counter %d, want 1", r.d.Counters().Errors)
+			}
 		})
 	}
 }
 
-func TestPollerRefusalIsReportedAsErrno(t *testing.T) {
+// Reject (a request whose fds did not arrive whole) answers an fdset with
+// a readable FD with a failed entry carrying it.
+func TestRejectedFdsetIsAFailedEntryWithItsFD(t *testing.T) {
+	r := newRig(t)
+	fdset := protocol.Request{Op: protocol.OpFdset, Pid: []byte("P1"), Ref: []byte("R1"), FD: 7, FDValid: true, Mode: protocol.ModeRead, ModeOK: true}
+	r.d.Reject(&fdset, "emfile", nil)
+	bad := fdset
+	bad.FDValid, bad.FD = false, 0
+	r.d.Reject(&bad, "emfile", nil)
+	poll := fdset
+	poll.Op = protocol.OpPoll
+	r.d.Reject(&poll, "emfile", nil)
+	r.expect("failed P1 R1 7 emfile", "error P1 R1 emfile", "error P1 R1 emfile")
+}
+
+func TestPollerRefusalIsAFailedEntryForFdsetAndAnErrorForPoll(t *testing.T) {
 	r := newRig(t)
 	r.ps.refuse[r.files.next+1] = true // the next duplicate: a regular file
 	r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
-	r.expect("error P1 R1 eperm")
+	r.ps.refuse[r.files.next+1] = true
+	r.req(protocol.OpPoll, "P1", "R2", 8, protocol.ModeRead, 2)
+	r.expect("failed P1 R1 7 eperm", "error P1 R2 eperm")
+}
+
+func TestFailedRearmOfTheSameFileReleasesAndNamesTheFD(t *testing.T) {
+	r := newRig(t)
+	fd := r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
+	delete(r.ps.armed, fd) // the registration is gone: Mod fails with ENOENT
+	r.fdset("P1", "R2", 7, protocol.ModeWrite, 1)
+	r.expect("failed P1 R2 7 enoent")
+	if r.d.Armed() != 0 || r.files.open[fd] {
+		t.Fatalf("after a failed re-arm: armed %d, dup open %v; want 0, false", r.d.Armed(), r.files.open[fd])
+	}
 }
 
 func TestUnaddressableRequestIsDropped(t *testing.T) {
@@ -470,14 +677,18 @@ func TestUnaddressableRequestIsDropped(t *testing.T) {
 	}
 }
 
-func TestCloseAllReleasesEverything(t *testing.T) {
+func TestCloseAllReleasesEverythingAndReapsTheDelivered(t *testing.T) {
 	r := newRig(t)
+	var fds []int
 	for i := int64(0); i < 50; i++ {
-		r.fdset(fmt.Sprintf("P%d", i%5), "R", 100+i, protocol.ModeRW, uint64(i+1))
+		fds = append(fds, r.fdset(fmt.Sprintf("P%d", i%5), "R", 100+i, protocol.ModeRW, uint64(i+1)))
+	}
+	for _, fd := range fds[:10] { // delivered, the frame not yet written
+		r.d.Ready(pollset.Event{FD: int32(fd), Events: pollset.Read | pollset.Write})
 	}
 	r.d.CloseAll()
-	if r.d.Armed() != 0 {
-		t.Fatalf("armed %d after CloseAll", r.d.Armed())
+	if r.d.Armed() != 0 || r.d.Reaping() != 0 {
+		t.Fatalf("armed %d, reaping %d after CloseAll", r.d.Armed(), r.d.Reaping())
 	}
 }
 
@@ -485,13 +696,14 @@ func TestManyFDsEachReportedExactlyOnce(t *testing.T) {
 	r := newRig(t)
 	dups := map[int]int64{}
 	for i := int64(0); i < 2000; i++ {
-		dups[r.fdset(fmt.Sprintf("P%d", i%200), "R", 1000+i, protocol.ModeRead, uint64(i+1))] = 1000 + i
+		dups[r.fdset(fmt.Sprintf("P%d", i%200), fmt.Sprintf("R%d", i), 1000+i, protocol.ModeRead, uint64(i+1))] = 1000 + i
 	}
 	r.out.got = nil
 	for round := 0; round < 2; round++ { // the second round must deliver nothing
 		for fd := range dups {
 			r.d.Ready(pollset.Event{FD: int32(fd), Events: pollset.Read})
 		}
+		r.d.Reap()
 	}
 	if len(r.out.got) != 2000 {
 		t.Fatalf("%d events for 2000 fds, want 2000", len(r.out.got))
@@ -502,5 +714,10 @@ func TestManyFDsEachReportedExactlyOnce(t *testing.T) {
 			t.Fatalf("duplicate or unexpected entry %q", e)
 		}
 		seen[e] = true
+	}
+	for fd, vmfd := range dups {
+		if want := fmt.Sprintf("inert_read P%d %d R%d", (vmfd-1000)%200, vmfd, vmfd-1000); !seen[want] {
+			t.Fatalf("no %q for dup %d", want, fd)
+		}
 	}
 }

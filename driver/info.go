@@ -10,8 +10,11 @@ import (
 
 // info answers {info, Pid, Ref} with the map described in PROTOCOL.md:
 // the armed fds (sorted by fd), their modes, owners and kinds, and the
-// counters.
+// counters. Delivered interests are reaped first, so that their
+// duplicates count as closed: fds_received + fds_opened = fds_closed +
+// fds_sent + armed holds in every answer.
 func (d *Driver) info(req *protocol.Request) {
+	d.Reap()
 	vmfds := make([]int64, 0, len(d.byVM))
 	for fd := range d.byVM {
 		vmfds = append(vmfds, fd)

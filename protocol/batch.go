@@ -75,22 +75,10 @@ func (b *Batch) Hello(owner []byte, version int) {
 	b.Commit(AppendInt(buf, int64(version)))
 }
 
-// Armed adds {armed, fdset, Pid, Ref, FD, Mode}, or {armed, poll, ...}
-// when poll is true.
-func (b *Batch) Armed(poll bool, pid, ref []byte, fd int64, m Mode) {
-	kind := "fdset"
-	if poll {
-		kind = "poll"
-	}
-	buf := AppendAtom(b.entry(6, "armed"), kind)
-	buf = AppendRaw(AppendRaw(buf, pid), ref)
-	buf = AppendInt(buf, fd)
-	b.Commit(AppendAtom(buf, modeAtom(m)))
-}
-
-// Event adds {inert_read, Pid, FD} or {inert_write, Pid, FD}. dir must be
+// Event adds {inert_read, Pid, FD, Ref} or {inert_write, Pid, FD, Ref}:
+// Ref is the Ref of the fdset that armed the interest. dir must be
 // ModeRead or ModeWrite; anything else is a bug in the caller and panics.
-func (b *Batch) Event(dir Mode, pid []byte, fd int64) {
+func (b *Batch) Event(dir Mode, pid []byte, fd int64, ref []byte) {
 	var tag string
 	switch dir {
 	case ModeRead:
@@ -100,8 +88,26 @@ func (b *Batch) Event(dir Mode, pid []byte, fd int64) {
 	default:
 		panic("protocol: Batch.Event: dir is not ModeRead or ModeWrite")
 	}
-	buf := AppendRaw(b.entry(3, tag), pid)
-	b.Commit(AppendInt(buf, fd))
+	buf := AppendRaw(b.entry(4, tag), pid)
+	buf = AppendInt(buf, fd)
+	b.Commit(AppendRaw(buf, ref))
+}
+
+// Failed adds {failed, Pid, Ref, FD, Reason}, Reason the atom reason
+// (eperm, emfile, einval, ...): the fdset Ref could not be armed.
+func (b *Batch) Failed(pid, ref []byte, fd int64, reason string) {
+	buf := AppendRaw(AppendRaw(b.entry(5, "failed"), pid), ref)
+	buf = AppendInt(buf, fd)
+	b.Commit(AppendAtom(buf, reason))
+}
+
+// FailedBusy adds {failed, Pid, Ref, FD, {ebusy, Owner}}: the fdset Ref
+// could not be armed because Owner holds FD.
+func (b *Batch) FailedBusy(pid, ref []byte, fd int64, owner []byte) {
+	buf := AppendRaw(AppendRaw(b.entry(5, "failed"), pid), ref)
+	buf = AppendInt(buf, fd)
+	buf = AppendAtom(AppendTupleHeader(buf, 2), "ebusy")
+	b.Commit(AppendRaw(buf, owner))
 }
 
 // Polled adds {polled, Pid, Ref, FD, Dir}.
@@ -111,12 +117,18 @@ func (b *Batch) Polled(pid, ref []byte, fd int64, dir Mode) {
 	b.Commit(AppendAtom(buf, modeAtom(dir)))
 }
 
-// Cleared adds {cleared, Pid, Ref, FD, Left}; Left is none when left is
-// ModeNone.
-func (b *Batch) Cleared(pid, ref []byte, fd int64, left Mode) {
-	buf := AppendRaw(AppendRaw(b.entry(5, "cleared"), pid), ref)
+// Cleared adds {cleared, Pid, Ref, FD, Left, IRef}; Left is none when
+// left is ModeNone. IRef is the Ref of the interest FD had (iref, a raw
+// term), or the atom none when iref is nil: FD had no interest.
+func (b *Batch) Cleared(pid, ref []byte, fd int64, left Mode, iref []byte) {
+	buf := AppendRaw(AppendRaw(b.entry(6, "cleared"), pid), ref)
 	buf = AppendInt(buf, fd)
-	b.Commit(AppendAtom(buf, modeAtom(left)))
+	buf = AppendAtom(buf, modeAtom(left))
+	if iref == nil {
+		b.Commit(AppendAtom(buf, "none"))
+		return
+	}
+	b.Commit(AppendRaw(buf, iref))
 }
 
 // Cancelled adds {cancelled, Ref}.

@@ -14,7 +14,7 @@ func TestBatchEmptyHasNoFrame(t *testing.T) {
 	if b.Bytes() != nil || b.Len() != 0 {
 		t.Fatal("uncommitted entry made a frame")
 	}
-	b.Event(ModeRead, readGolden(t, "local", "mv2", "pid")[1:], 7)
+	b.Event(ModeRead, readGolden(t, "local", "mv2", "pid")[1:], 7, readGolden(t, "local", "mv2", "gen")[1:])
 	b.Reset()
 	if b.Bytes() != nil || b.Len() != 0 {
 		t.Fatal("Reset kept entries")
@@ -26,13 +26,13 @@ func TestBatchEmptyHasNoFrame(t *testing.T) {
 func TestBatchBytesThenMoreEntries(t *testing.T) {
 	c := loadComponents(t, "sname", "mv2")
 	var b Batch
-	b.Armed(false, c["pid"], c["ref"], 7, ModeRW)
-	b.Event(ModeRead, c["pid"], 7)
+	b.Event(ModeRead, c["pid"], 7, c["gen"])
+	b.Event(ModeWrite, c["pid"], 7, c["gen"])
 	first := bytes.Clone(b.Bytes())
 	if again := b.Bytes(); !bytes.Equal(first, again) {
 		t.Fatalf("second Bytes() differs")
 	}
-	b.Event(ModeWrite, c["pid"], 7)
+	b.Failed(c["pid2"], c["gen_big"], 8, "einval")
 	b.Error(c["pid2"], c["ref"], "einval")
 	if b.Len() != 4 {
 		t.Fatalf("Len() = %d", b.Len())
@@ -66,18 +66,19 @@ func TestBatchEventPanicsOnAnotherDirection(t *testing.T) {
 		}
 	}()
 	var b Batch
-	b.Event(ModeRW, nil, 1)
+	b.Event(ModeRW, nil, 1, nil)
 }
 
 func BenchmarkBatchEvent(b *testing.B) {
 	pid := readGolden(b, "sname", "mv2", "pid")[1:]
+	gen := readGolden(b, "sname", "mv2", "gen")[1:]
 	var batch Batch
 	b.ReportAllocs()
 	for b.Loop() {
 		if batch.Len() == 64 {
 			batch.Reset()
 		}
-		batch.Event(ModeRead, pid, 7)
+		batch.Event(ModeRead, pid, 7, gen)
 	}
 	_ = batch.Bytes()
 }

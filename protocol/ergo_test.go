@@ -81,36 +81,39 @@ type T = etf.Tuple
 
 // expectedEntries gives, for each golden entry, the term Batch must write.
 func expectedEntries(e map[string]etf.Term) map[string]etf.List {
-	pid, pid2, ref := e["pid"], e["pid2"], e["ref"]
+	pid, pid2, ref, gen, genBig := e["pid"], e["pid2"], e["ref"], e["gen"], e["gen_big"]
 	return map[string]etf.List{
-		"ready":              {T{A("ready"), int64(1), int64(12345), []byte("/tmp/inertd-ab12/side.sock")}},
-		"hello":              {T{A("hello"), pid2, int64(1)}},
-		"armed_fdset":        {T{A("armed"), A("fdset"), pid, ref, int64(7), A("read")}},
-		"armed_poll":         {T{A("armed"), A("poll"), pid, ref, int64(9), A("read_write")}},
-		"armed_restore":      {T{A("armed"), A("fdset"), pid, A("restore"), int64(300), A("write")}},
-		"inert_read":         {T{A("inert_read"), pid, int64(7)}},
-		"inert_write":        {T{A("inert_write"), pid, int64(0x7fffffff)}},
+		"ready":              {T{A("ready"), int64(2), int64(12345), []byte("/tmp/inertd-ab12/side.sock")}},
+		"hello":              {T{A("hello"), pid2, int64(2)}},
+		"inert_read":         {T{A("inert_read"), pid, int64(7), gen}},
+		"inert_write":        {T{A("inert_write"), pid, int64(0x7fffffff), genBig}},
+		"inert_read_ref":     {T{A("inert_read"), pid, int64(7), ref}},
+		"failed_eperm":       {T{A("failed"), pid, gen, int64(7), A("eperm")}},
+		"failed_emfile":      {T{A("failed"), pid, genBig, int64(0x7fffffff), A("emfile")}},
+		"failed_busy":        {T{A("failed"), pid, gen, int64(7), T{A("ebusy"), pid2}}},
 		"polled":             {T{A("polled"), pid, ref, int64(9), A("write")}},
-		"cleared_none":       {T{A("cleared"), pid, ref, int64(12), A("none")}},
-		"cleared_read":       {T{A("cleared"), pid, ref, int64(12), A("read")}},
-		"cleared_write":      {T{A("cleared"), pid, ref, int64(12), A("write")}},
-		"cleared_read_write": {T{A("cleared"), pid, ref, int64(12), A("read_write")}},
+		"cleared_none":       {T{A("cleared"), pid, ref, int64(12), A("none"), A("none")}},
+		"cleared_read":       {T{A("cleared"), pid, ref, int64(12), A("read"), gen}},
+		"cleared_write":      {T{A("cleared"), pid, ref, int64(12), A("write"), genBig}},
+		"cleared_read_write": {T{A("cleared"), pid, ref, int64(12), A("read_write"), gen}},
+		"cleared_poll":       {T{A("cleared"), pid, ref, int64(12), A("none"), ref}},
 		"cancelled":          {T{A("cancelled"), ref}},
 		"owner":              {T{A("owner"), pid, ref, pid2}},
 		"error_ebadf":        {T{A("error"), pid, ref, A("ebadf")}},
+		"error_ebadf_gen":    {T{A("error"), pid, gen, A("ebadf")}},
 		"error_not_owner":    {T{A("error"), pid, ref, A("not_owner")}},
 		"busy":               {T{A("error"), pid, ref, T{A("ebusy"), pid2}}},
 		"reply_ok":           {T{A("reply"), pid, ref, A("ok")}},
 		"reply_info": {T{A("reply"), pid, ref, etf.Map{
-			A("version"): int64(1), A("os_pid"): int64(4242), A("owner"): pid2,
+			A("version"): int64(2), A("os_pid"): int64(4242), A("owner"): pid2,
 			A("armed"): etf.List{T{int64(7), A("read"), pid, A("fdset")}, T{int64(9), A("read_write"), pid, A("poll")}},
 			A("counters"): etf.Map{A("requests"): int64(10), A("events"): int64(3), A("frames"): int64(4),
 				A("errors"): int64(1), A("fds_received"): int64(5), A("fds_closed"): int64(2), A("dropped"): int64(0)},
 		}}},
 		"multi": {
-			T{A("armed"), A("fdset"), pid, ref, int64(7), A("read_write")},
-			T{A("inert_read"), pid, int64(7)},
-			T{A("inert_write"), pid, int64(7)},
+			T{A("inert_read"), pid, int64(7), gen},
+			T{A("inert_write"), pid, int64(7), gen},
+			T{A("failed"), pid2, genBig, int64(8), A("einval")},
 			T{A("error"), pid2, ref, A("einval")},
 		},
 	}
@@ -163,8 +166,10 @@ func TestParseRequestReadsErgoEncodings(t *testing.T) {
 				Request{Op: OpFdset, FD: 7, FDValid: true, Mode: ModeRead, ModeOK: true}, pid, ref, nil, nil},
 			{"fdset_dead", T{A("fdset"), pid, ref, int64(1 << 31), A("read_write"), pid2},
 				Request{Op: OpFdset, FD: 1 << 31, FDValid: true, Mode: ModeRW, ModeOK: true}, pid, ref, pid2, nil},
-			{"fdset_restore", T{A("fdset"), pid, A("restore"), 300, A("write")},
-				Request{Op: OpFdset, FD: 300, FDValid: true, Mode: ModeWrite, ModeOK: true}, pid, A("restore"), nil, nil},
+			{"fdset_gen", T{A("fdset"), pid, 42, 300, A("write")},
+				Request{Op: OpFdset, FD: 300, FDValid: true, Mode: ModeWrite, ModeOK: true}, pid, int64(42), nil, nil},
+			{"fdset_gen_big", T{A("fdset"), pid, int64(1 << 40), 300, A("read")},
+				Request{Op: OpFdset, FD: 300, FDValid: true, Mode: ModeRead, ModeOK: true}, pid, int64(1 << 40), nil, nil},
 			{"fdset_fd_bignum", T{A("fdset"), pid, ref, huge, A("read")},
 				Request{Op: OpFdset, Mode: ModeRead, ModeOK: true}, pid, ref, nil, nil},
 			{"fdset_fd_atom", T{A("fdset"), pid, ref, A("stdin"), A("read")},
@@ -218,13 +223,13 @@ func TestParseRequestReadsErgoEncodings(t *testing.T) {
 	}
 }
 
-// ergo writes pids and references byte for byte as OTP does with minor
-// version 2, so the echoed bytes are interchangeable.
+// ergo writes pids, references and generations byte for byte as OTP does
+// with minor version 2, so the echoed bytes are interchangeable.
 func TestErgoEncodesGoldenPidsLikeOTP(t *testing.T) {
 	for _, fl := range flavours {
 		c := loadComponents(t, fl, "mv2")
 		e := ergoComponents(t, c)
-		for _, name := range []string{"pid", "pid2", "pid_serial", "pid_remote", "ref", "ref_alias", "ref_remote", "restore"} {
+		for _, name := range []string{"pid", "pid2", "pid_serial", "pid_remote", "ref", "ref_alias", "ref_remote", "gen", "gen_big"} {
 			if got := ergoEncode(t, e[name]); !bytes.Equal(got[1:], c[name]) {
 				t.Errorf("%s/%s: ergo %v, OTP %v", fl, name, got[1:], c[name])
 			}
@@ -244,7 +249,7 @@ func BenchmarkErgoDecodeFdset(b *testing.B) {
 
 func BenchmarkErgoEncodeEvent(b *testing.B) {
 	pid := ergoDecode(b, readGolden(b, "sname", "mv2", "pid"))
-	term := etf.Tuple{etf.Atom("inert_read"), pid, 7}
+	term := etf.Tuple{etf.Atom("inert_read"), pid, 7, 42}
 	b.ReportAllocs()
 	for b.Loop() {
 		buf := lib.TakeBuffer()

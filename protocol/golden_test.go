@@ -35,9 +35,10 @@ type components map[string][]byte
 func loadComponents(t testing.TB, flavour, enc string) components {
 	c := components{"": nil}
 	for _, name := range []string{"pid", "pid2", "pid_serial", "pid_remote",
-		"ref", "ref_alias", "ref_remote", "restore"} {
+		"ref", "ref_alias", "ref_remote", "gen", "gen_big"} {
 		c[name] = readGolden(t, flavour, enc, name)[1:]
 	}
+	c["gen_max"] = AppendInt(nil, math.MaxInt64) // the largest generation
 	return c
 }
 
@@ -102,7 +103,10 @@ var goldenRequests = []reqWant{
 	{name: "fdset_write", op: OpFdset, pid: "pid", ref: "ref", fd: 0, fdValid: true, mode: ModeWrite, modeOK: true},
 	{name: "fdset_read_write", op: OpFdset, pid: "pid", ref: "ref", fd: 0x7fffffff, fdValid: true, mode: ModeRW, modeOK: true},
 	{name: "fdset_dead", op: OpFdset, pid: "pid", ref: "ref", fd: 255, fdValid: true, mode: ModeRead, modeOK: true, dead: "pid2"},
-	{name: "fdset_restore", op: OpFdset, pid: "pid", ref: "restore", fd: 256, fdValid: true, mode: ModeRead, modeOK: true},
+	{name: "fdset_gen", op: OpFdset, pid: "pid", ref: "gen", fd: 256, fdValid: true, mode: ModeRead, modeOK: true},
+	{name: "fdset_gen_big", op: OpFdset, pid: "pid", ref: "gen_big", fd: 257, fdValid: true, mode: ModeWrite, modeOK: true},
+	{name: "fdset_gen_dead", op: OpFdset, pid: "pid", ref: "gen", fd: 258, fdValid: true, mode: ModeRW, modeOK: true, dead: "pid2"},
+	{name: "fdset_gen_2p63m1", op: OpFdset, pid: "pid", ref: "gen_max", fd: 259, fdValid: true, mode: ModeRead, modeOK: true},
 	{name: "fdset_serial", op: OpFdset, pid: "pid_serial", ref: "ref", fd: 3, fdValid: true, mode: ModeWrite, modeOK: true},
 	{name: "fdset_remote", op: OpFdset, pid: "pid_remote", ref: "ref_remote", fd: 4, fdValid: true, mode: ModeRead, modeOK: true},
 	{name: "fdset_alias", op: OpFdset, pid: "pid", ref: "ref_alias", fd: 5, fdValid: true, mode: ModeRead, modeOK: true},
@@ -161,6 +165,13 @@ var goldenRequests = []reqWant{
 	{name: "bad_fdclr_dead", op: OpFdclr, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_fdset_pid", op: OpFdset, err: ErrRequest},
 	{name: "bad_fdset_ref", op: OpFdset, pid: "pid", err: ErrRequest},
+	{name: "bad_fdset_ref_restore", op: OpFdset, pid: "pid", err: ErrRequest},
+	{name: "bad_fdset_gen_zero", op: OpFdset, pid: "pid", err: ErrRequest},
+	{name: "bad_fdset_gen_negative", op: OpFdset, pid: "pid", err: ErrRequest},
+	{name: "bad_fdset_gen_2p63", op: OpFdset, pid: "pid", err: ErrRequest},
+	{name: "bad_poll_ref_integer", op: OpPoll, pid: "pid", err: ErrRequest},
+	{name: "bad_fdclr_ref_integer", op: OpFdclr, pid: "pid", err: ErrRequest},
+	{name: "bad_cancel_ref_integer", op: OpCancel, err: ErrRequest},
 	{name: "bad_fdset_dead", op: OpFdset, pid: "pid", ref: "ref", fd: 7, fdValid: true, mode: ModeRead, modeOK: true, err: ErrRequest},
 	{name: "bad_info_arity", op: OpInfo, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_hello_arity", op: OpHello, pid: "pid", err: ErrRequest},
@@ -263,21 +274,24 @@ type entryCase struct {
 var okTerm = AppendAtom(nil, "ok")
 
 var goldenEntries = []entryCase{
-	{"ready", func(b *Batch, c components) { b.Ready(1, 12345, "/tmp/inertd-ab12/side.sock") }},
-	{"hello", func(b *Batch, c components) { b.Hello(c["pid2"], 1) }},
-	{"armed_fdset", func(b *Batch, c components) { b.Armed(false, c["pid"], c["ref"], 7, ModeRead) }},
-	{"armed_poll", func(b *Batch, c components) { b.Armed(true, c["pid"], c["ref"], 9, ModeRW) }},
-	{"armed_restore", func(b *Batch, c components) { b.Armed(false, c["pid"], c["restore"], 300, ModeWrite) }},
-	{"inert_read", func(b *Batch, c components) { b.Event(ModeRead, c["pid"], 7) }},
-	{"inert_write", func(b *Batch, c components) { b.Event(ModeWrite, c["pid"], 0x7fffffff) }},
+	{"ready", func(b *Batch, c components) { b.Ready(2, 12345, "/tmp/inertd-ab12/side.sock") }},
+	{"hello", func(b *Batch, c components) { b.Hello(c["pid2"], 2) }},
+	{"inert_read", func(b *Batch, c components) { b.Event(ModeRead, c["pid"], 7, c["gen"]) }},
+	{"inert_write", func(b *Batch, c components) { b.Event(ModeWrite, c["pid"], 0x7fffffff, c["gen_big"]) }},
+	{"inert_read_ref", func(b *Batch, c components) { b.Event(ModeRead, c["pid"], 7, c["ref"]) }},
+	{"failed_eperm", func(b *Batch, c components) { b.Failed(c["pid"], c["gen"], 7, "eperm") }},
+	{"failed_emfile", func(b *Batch, c components) { b.Failed(c["pid"], c["gen_big"], 0x7fffffff, "emfile") }},
+	{"failed_busy", func(b *Batch, c components) { b.FailedBusy(c["pid"], c["gen"], 7, c["pid2"]) }},
 	{"polled", func(b *Batch, c components) { b.Polled(c["pid"], c["ref"], 9, ModeWrite) }},
-	{"cleared_none", func(b *Batch, c components) { b.Cleared(c["pid"], c["ref"], 12, ModeNone) }},
-	{"cleared_read", func(b *Batch, c components) { b.Cleared(c["pid"], c["ref"], 12, ModeRead) }},
-	{"cleared_write", func(b *Batch, c components) { b.Cleared(c["pid"], c["ref"], 12, ModeWrite) }},
-	{"cleared_read_write", func(b *Batch, c components) { b.Cleared(c["pid"], c["ref"], 12, ModeRW) }},
+	{"cleared_none", func(b *Batch, c components) { b.Cleared(c["pid"], c["ref"], 12, ModeNone, nil) }},
+	{"cleared_read", func(b *Batch, c components) { b.Cleared(c["pid"], c["ref"], 12, ModeRead, c["gen"]) }},
+	{"cleared_write", func(b *Batch, c components) { b.Cleared(c["pid"], c["ref"], 12, ModeWrite, c["gen_big"]) }},
+	{"cleared_read_write", func(b *Batch, c components) { b.Cleared(c["pid"], c["ref"], 12, ModeRW, c["gen"]) }},
+	{"cleared_poll", func(b *Batch, c components) { b.Cleared(c["pid"], c["ref"], 12, ModeNone, c["ref"]) }},
 	{"cancelled", func(b *Batch, c components) { b.Cancelled(c["ref"]) }},
 	{"owner", func(b *Batch, c components) { b.Owner(c["pid"], c["ref"], c["pid2"]) }},
 	{"error_ebadf", func(b *Batch, c components) { b.Error(c["pid"], c["ref"], "ebadf") }},
+	{"error_ebadf_gen", func(b *Batch, c components) { b.Error(c["pid"], c["gen"], "ebadf") }},
 	{"error_not_owner", func(b *Batch, c components) { b.Error(c["pid"], c["ref"], "not_owner") }},
 	{"busy", func(b *Batch, c components) { b.Busy(c["pid"], c["ref"], c["pid2"]) }},
 	{"reply_ok", func(b *Batch, c components) { b.Reply(c["pid"], c["ref"], okTerm) }},
@@ -288,9 +302,9 @@ var goldenEntries = []entryCase{
 		b.Commit(appendInfoMap(buf, c))
 	}},
 	{"multi", func(b *Batch, c components) {
-		b.Armed(false, c["pid"], c["ref"], 7, ModeRW)
-		b.Event(ModeRead, c["pid"], 7)
-		b.Event(ModeWrite, c["pid"], 7)
+		b.Event(ModeRead, c["pid"], 7, c["gen"])
+		b.Event(ModeWrite, c["pid"], 7, c["gen"])
+		b.Failed(c["pid2"], c["gen_big"], 8, "einval")
 		b.Error(c["pid2"], c["ref"], "einval")
 	}},
 }
@@ -321,7 +335,7 @@ func appendInfoMap(buf []byte, c components) []byte {
 	}
 	buf = AppendInt(AppendAtom(buf, "os_pid"), 4242)
 	buf = AppendRaw(AppendAtom(buf, "owner"), c["pid2"])
-	return AppendInt(AppendAtom(buf, "version"), 1)
+	return AppendInt(AppendAtom(buf, "version"), 2)
 }
 
 func TestBatchMatchesOTPMinorVersion2(t *testing.T) {

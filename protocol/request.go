@@ -36,7 +36,7 @@ const (
 type Request struct {
 	Op       Op
 	Pid      []byte // caller (hello: Owner; down: the dead pid)
-	Ref      []byte // reference or the atom restore
+	Ref      []byte // reference; for fdset also a positive integer
 	FD       int64  // VM fd number; validated by the driver
 	FDValid  bool   // FD was an integer that fits an int64 (else FD is 0: ebadf)
 	Mode     Mode

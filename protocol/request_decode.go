@@ -15,7 +15,8 @@ package protocol
 // ErrTruncated, ErrTag, ErrMalformed, ErrTrailing) or a term that is not
 // one of the request rows (ErrRequest: not a tuple whose first element is
 // a known request atom, wrong arity, a Pid, Dead or NewOwner that is not a
-// pid, a Ref that is neither a reference nor the atom restore). Even
+// pid, a Ref that is not a reference, or for fdset neither a reference
+// nor an integer 1..2^63-1, the VM's generation of the interest). Even
 // then, r.Op, r.Pid and r.Ref hold what was read before the fault, so the
 // driver can answer {error, Pid, Ref, einval} when both are set; when the
 // operation atom is unknown nothing is read.
@@ -49,7 +50,7 @@ func ParseRequest(b []byte, r *Request) error {
 	case OpAck:
 	case OpCancel:
 		if n >= 2 {
-			if r.Ref, err = d.refOrRestore(); err != nil {
+			if r.Ref, err = d.Ref(); err != nil {
 				return asRequestError(err)
 			}
 		}
@@ -60,7 +61,7 @@ func ParseRequest(b []byte, r *Request) error {
 			}
 		}
 		if n >= 3 && r.Op != OpHello && r.Op != OpDown {
-			if r.Ref, err = d.refOrRestore(); err != nil {
+			if r.Ref, err = d.ref(r.Op); err != nil {
 				return asRequestError(err)
 			}
 		}
@@ -166,18 +167,25 @@ func arity(op Op) (lo, hi int) {
 	return 0, -1
 }
 
-// refOrRestore consumes a reference or the atom restore and returns its
-// bytes.
-func (d *Decoder) refOrRestore() ([]byte, error) {
-	if tag, err := d.Tag(); err != nil || !isAtomTag(tag) {
+// ref consumes the Ref of a request of op: a reference, or for fdset
+// also a positive integer that fits an int64 (the generation the VM gives
+// the interest), and returns its bytes.
+func (d *Decoder) ref(op Op) ([]byte, error) {
+	tag, err := d.Tag()
+	if err != nil || op != OpFdset {
+		return d.Ref()
+	}
+	switch tag {
+	case tagSmallInteger, tagInteger, tagSmallBig, tagLargeBig:
+	default:
 		return d.Ref()
 	}
 	start := d.off
-	name, err := d.Atom()
+	v, overflow, err := d.Int()
 	if err != nil {
 		return nil, err
 	}
-	if string(name) != "restore" {
+	if overflow || v < 1 {
 		d.off = start
 		return nil, fail(start, ErrTag)
 	}

@@ -72,7 +72,10 @@ func TestParseRequestKeepsPidAndRefOnError(t *testing.T) {
 		{"fd cut", append(AppendRaw(AppendRaw(head("fdset", 5), pid), ref), 98, 0), ErrTruncated, true, true},
 		{"mode missing", AppendInt(AppendRaw(AppendRaw(head("poll", 5), pid), ref), 3), ErrTruncated, true, true},
 		{"fd of unknown tag", append(AppendRaw(AppendRaw(head("fdclr", 5), pid), ref), 0, 119, 0), ErrTag, true, true},
-		{"ref neither ref nor restore", AppendAtom(AppendRaw(head("info", 3), pid), "restored"), ErrRequest, true, false},
+		{"ref is an atom", AppendAtom(AppendRaw(head("info", 3), pid), "restore"), ErrRequest, true, false},
+		{"ref of a poll is an integer", AppendInt(AppendRaw(head("poll", 5), pid), 42), ErrRequest, true, false},
+		{"generation of an fdset is zero", AppendInt(AppendRaw(head("fdset", 5), pid), 0), ErrRequest, true, false},
+		{"generation cut", append(AppendRaw(head("fdset", 5), pid), 98, 0), ErrTruncated, true, false},
 		{"pid is a ref", AppendRaw(AppendRaw(head("info", 3), ref), ref), ErrRequest, false, false},
 		{"huge tuple", append(AppendVersion(nil), 105, 255, 255, 255, 255), ErrTruncated, false, false},
 		{"no version", []byte{104, 0}, ErrVersion, false, false},
@@ -106,7 +109,7 @@ func TestParseRequestResetsRequest(t *testing.T) {
 }
 
 func TestParseRequestDoesNotAllocate(t *testing.T) {
-	for _, name := range []string{"fdset_read", "fdset_dead", "fdset_restore", "fdset_fd_huge",
+	for _, name := range []string{"fdset_read", "fdset_dead", "fdset_gen", "fdset_gen_big", "fdset_fd_huge",
 		"fdset_mode_list", "poll", "cancel", "controlling_process", "info", "dup",
 		"open_tcp", "open_udp6", "open_tcp6_any", "open_loopback6", "open_spec_unknown_key",
 		"open_spec_addr_arity", "open_spec_family_mismatch"} {

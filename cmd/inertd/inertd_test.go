@@ -115,8 +115,8 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *child {
 		t.Fatalf("ready frame %v, want one entry", ready)
 	}
 	e := ready[0].(etf.Tuple)
-	if e[0] != etf.Atom("ready") || toInt(e[1]) != 1 {
-		t.Fatalf("first frame %v, want {ready, 1, OsPid, Path}", e)
+	if e[0] != etf.Atom("ready") || toInt(e[1]) != 2 {
+		t.Fatalf("first frame %v, want {ready, 2, OsPid, Path}", e)
 	}
 	d.osPid, d.path = toInt(e[2]), string(e[3].([]byte))
 	if d.osPid != cmd.Process.Pid {
@@ -137,8 +137,8 @@ func (d *child) connect() {
 	}
 	d.side = fd
 	d.send(&protocol.Request{Op: protocol.OpHello, Pid: testPid(0)})
-	if got := d.frame(); len(got) != 1 || got[0].(etf.Tuple)[0] != etf.Atom("hello") {
-		d.t.Fatalf("after hello: %v", got)
+	if got := d.frame(); len(got) != 1 || got[0].(etf.Tuple)[0] != etf.Atom("hello") || toInt(got[0].(etf.Tuple)[2]) != 2 {
+		d.t.Fatalf("after hello: %v, want [{hello, Owner, 2}]", got)
 	}
 }
 
@@ -210,14 +210,17 @@ func (d *child) entries(n int) []etf.Tuple {
 	return got
 }
 
+// info asks for the info map on the side channel. The next frame must be
+// its reply alone: so info also proves that the requests sent before it
+// answered nothing.
 func (d *child) info() etf.Map {
 	d.t.Helper()
 	d.send(&protocol.Request{Op: protocol.OpInfo, Pid: testPid(0), Ref: testRef(999)})
-	e := d.entries(1)[0]
-	if e[0] != etf.Atom("reply") {
-		d.t.Fatalf("info answered with %v", e)
+	f := d.frame()
+	if len(f) != 1 || f[0].(etf.Tuple)[0] != etf.Atom("reply") {
+		d.t.Fatalf("next frame %v, want only the info reply: an earlier request answered", f)
 	}
-	return e[3].(etf.Map)
+	return f[0].(etf.Tuple)[3].(etf.Map)
 }
 
 func (d *child) exit() (int, error) {
@@ -285,9 +288,33 @@ func socketpair(t *testing.T) (a, b int) {
 	return p[0], p[1]
 }
 
-func fdset(pid, ref uint32, fd int, m protocol.Mode) *protocol.Request {
-	return &protocol.Request{Op: protocol.OpFdset, Pid: testPid(pid), Ref: testRef(ref),
+// fdset is an fdset request as the VM sends it: Ref is the interest's
+// generation, a positive integer.
+func fdset(pid, gen uint32, fd int, m protocol.Mode) *protocol.Request {
+	return &protocol.Request{Op: protocol.OpFdset, Pid: testPid(pid), Ref: protocol.AppendInt(nil, int64(gen)),
 		FD: int64(fd), FDValid: true, Mode: m, ModeOK: true}
+}
+
+func poll(pid, ref uint32, fd int, m protocol.Mode) *protocol.Request {
+	return &protocol.Request{Op: protocol.OpPoll, Pid: testPid(pid), Ref: testRef(ref),
+		FD: int64(fd), FDValid: true, Mode: m, ModeOK: true}
+}
+
+// waitOpenFDs waits until the child holds want fds, with no request
+// sent meanwhile: what the loop does in the turn it is in.
+func (d *child) waitOpenFDs(want int) {
+	d.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := d.openFDs()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("inertd holds %d fds, want %d", got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func TestReadyFrameThenHelloThenEventOverRealSockets(t *testing.T) {
@@ -298,11 +325,8 @@ func TestReadyFrameThenHelloThenEventOverRealSockets(t *testing.T) {
 	}
 	base := d.openFDs()
 	rx, tx := socketpair(t)
-	d.send(fdset(1, 1, rx, protocol.ModeRead), rx)
-	armed := d.entries(1)[0]
-	if armed[0] != etf.Atom("armed") || armed[1] != etf.Atom("fdset") || toInt(armed[4]) != rx {
-		t.Fatalf("fdset answered %v", armed)
-	}
+	d.send(fdset(1, 7, rx, protocol.ModeRead), rx)
+	d.info() // the fdset answered nothing
 	if got := d.openFDs(); got != base+1 {
 		t.Fatalf("inertd holds %d fds while armed, want %d (one duplicate)", got, base+1)
 	}
@@ -310,12 +334,144 @@ func TestReadyFrameThenHelloThenEventOverRealSockets(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := d.entries(1)[0]
-	if ev[0] != etf.Atom("inert_read") || toInt(ev[2]) != rx {
-		t.Fatalf("event %v, want {inert_read, Pid, %d}", ev, rx)
+	if len(ev) != 4 || ev[0] != etf.Atom("inert_read") || toInt(ev[2]) != rx || toInt(ev[3]) != 7 {
+		t.Fatalf("event %v, want {inert_read, Pid, %d, 7}", ev, rx)
 	}
+	// Closed in the turn that wrote the event, with no request to wake
+	// the loop again.
+	d.waitOpenFDs(base)
+	c := d.info()[etf.Atom("counters")].(etf.Map)
+	if toInt(c[etf.Atom("fds_received")]) != 1 || toInt(c[etf.Atom("fds_closed")]) != 1 || toInt(c[etf.Atom("armed")]) != 0 {
+		t.Fatalf("counters %v: want 1 received, 1 closed, 0 armed", c)
+	}
+}
+
+// A re-arm by the same process replaces the generation: the event carries
+// the latest one.
+func TestEventCarriesTheGenerationOfTheLatestFdset(t *testing.T) {
+	d := startDaemon(t, os.Getpid())
+	d.connect()
+	rx, tx := socketpair(t)
+	d.send(fdset(1, 1, rx, protocol.ModeRead), rx)
+	d.send(fdset(1, 2, rx, protocol.ModeRead), rx)
+	d.info()
+	unix.Write(tx, []byte("x"))
+	if ev := d.entries(1)[0]; ev[0] != etf.Atom("inert_read") || toInt(ev[3]) != 2 {
+		t.Fatalf("event %v, want {inert_read, Pid, %d, 2}", ev, rx)
+	}
+}
+
+func TestFdsetThatCannotBeArmedIsAFailedEntryWithItsFD(t *testing.T) {
+	d := startDaemon(t, os.Getpid())
+	d.connect()
+	base := d.openFDs()
+	f, err := os.CreateTemp(t.TempDir(), "regular")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	file := int(f.Fd())
+	rx, _ := socketpair(t)
+	d.send(fdset(1, 3, file, protocol.ModeRead), file) // epoll: EPERM
+	d.send(fdset(1, 4, rx, protocol.ModeRead), rx)
+	d.send(fdset(2, 5, rx, protocol.ModeWrite), rx) // held by pid 1
+	d.send(poll(2, 6, file, protocol.ModeRead), file)
+	got := d.entries(3)
+	want := []string{
+		fmt.Sprintf("{failed, 1, 3, %d, eperm}", file),
+		fmt.Sprintf("{failed, 2, 5, %d, {ebusy, 1}}", rx),
+		"{error, 2, ref 6, eperm}",
+	}
+	for i, e := range got {
+		if s := show(e); s != want[i] {
+			t.Errorf("entry %d: %s, want %s", i, s, want[i])
+		}
+	}
+	d.send(&protocol.Request{Op: protocol.OpDown, Pid: testPid(1)})
+	d.info()
 	if got := d.openFDs(); got != base {
-		t.Fatalf("inertd holds %d fds after delivery, want %d: the duplicate leaked", got, base)
+		t.Fatalf("inertd holds %d fds, want %d", got, base)
 	}
+}
+
+// A fdset whose control data the kernel cut short (more fds than inertd
+// takes) is rejected with a failed entry naming its FD, every fd closed.
+func TestFdsetWithTruncatedFDsIsAFailedEntryWithItsFD(t *testing.T) {
+	d := startDaemon(t, os.Getpid())
+	d.connect()
+	base := d.openFDs()
+	rx, _ := socketpair(t)
+	fds := make([]int, protocol.MaxFDsPerMessage+4)
+	for i := range fds {
+		fds[i] = rx
+	}
+	d.send(fdset(1, 9, rx, protocol.ModeRead), fds...)
+	if e := d.entries(1)[0]; show(e) != fmt.Sprintf("{failed, 1, 9, %d, einval}", rx) {
+		t.Fatalf("fdset with %d fds answered %s, want {failed, 1, 9, %d, einval}", len(fds), show(e), rx)
+	}
+	d.info()
+	if got := d.openFDs(); got != base {
+		t.Fatalf("inertd holds %d fds, want %d: received fds leaked", got, base)
+	}
+}
+
+func TestFdclrNamesTheInterestItClearedOrNone(t *testing.T) {
+	d := startDaemon(t, os.Getpid())
+	d.connect()
+	rx, _ := socketpair(t)
+	d.send(fdset(1, 11, rx, protocol.ModeRW), rx)
+	fdclr := func(ref uint32, m protocol.Mode) *protocol.Request {
+		return &protocol.Request{Op: protocol.OpFdclr, Pid: testPid(2), Ref: testRef(ref),
+			FD: int64(rx), FDValid: true, Mode: m, ModeOK: true}
+	}
+	d.send(fdclr(1, protocol.ModeRead), rx)
+	d.send(fdclr(2, protocol.ModeWrite), rx)
+	d.send(fdclr(3, protocol.ModeRW), rx)
+	d.send(poll(1, 4, rx, protocol.ModeRead), rx)
+	d.send(fdclr(5, protocol.ModeRW), rx)
+	want := []string{
+		fmt.Sprintf("{cleared, 2, ref 1, %d, write, 11}", rx),
+		fmt.Sprintf("{cleared, 2, ref 2, %d, none, 11}", rx),
+		fmt.Sprintf("{cleared, 2, ref 3, %d, none, none}", rx),
+		fmt.Sprintf("{cleared, 2, ref 5, %d, none, ref 4}", rx),
+	}
+	for i, e := range d.entries(len(want)) {
+		if s := show(e); s != want[i] {
+			t.Errorf("entry %d: %s, want %s", i, s, want[i])
+		}
+	}
+}
+
+func TestPollIsAnsweredOnlyByPolled(t *testing.T) {
+	d := startDaemon(t, os.Getpid())
+	d.connect()
+	base := d.openFDs()
+	rx, tx := socketpair(t)
+	d.send(poll(1, 21, rx, protocol.ModeRead), rx)
+	d.info() // nothing before the event
+	unix.Write(tx, []byte("x"))
+	if e := d.entries(1)[0]; show(e) != fmt.Sprintf("{polled, 1, ref 21, %d, read}", rx) {
+		t.Fatalf("poll answered %s", show(e))
+	}
+	d.waitOpenFDs(base)
+}
+
+// show writes an entry with pids as their id and references as "ref id".
+func show(e etf.Tuple) string {
+	parts := make([]string, len(e))
+	for i, x := range e {
+		switch v := x.(type) {
+		case etf.Pid:
+			parts[i] = fmt.Sprint(v.ID)
+		case etf.Ref:
+			parts[i] = fmt.Sprintf("ref %d", v.ID[0])
+		case etf.Tuple:
+			parts[i] = show(v)
+		default:
+			parts[i] = fmt.Sprint(v)
+		}
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 func TestEventsOfOneWakeUpShareAFrame(t *testing.T) {
@@ -326,9 +482,9 @@ func TestEventsOfOneWakeUpShareAFrame(t *testing.T) {
 	for i := range txs {
 		rx, tx := socketpair(t)
 		txs[i] = tx
-		d.send(fdset(1, uint32(i), rx, protocol.ModeRead), rx)
+		d.send(fdset(1, uint32(i+1), rx, protocol.ModeRead), rx)
 	}
-	d.entries(n)
+	d.info() // the fdsets answered nothing
 	for _, tx := range txs {
 		unix.Write(tx, []byte("x"))
 	}
@@ -351,7 +507,7 @@ func TestStdinEOFExitsAndClosesEverything(t *testing.T) {
 	d.connect()
 	rx, _ := socketpair(t)
 	d.send(fdset(1, 1, rx, protocol.ModeRead), rx)
-	d.entries(1)
+	d.info()
 	d.stdin.Close()
 	code, err := d.exit()
 	if err != nil || code != 0 {
@@ -419,8 +575,8 @@ func TestRequestWithExtraFDsIsRefusedAndEveryFDClosed(t *testing.T) {
 	rx, tx := socketpair(t)
 	d.send(fdset(1, 1, rx, protocol.ModeRead), rx, tx, rx)
 	e := d.entries(1)[0]
-	if e[0] != etf.Atom("error") || e[3] != etf.Atom("einval") {
-		t.Fatalf("three fds for fdset answered %v, want {error, _, _, einval}", e)
+	if e[0] != etf.Atom("failed") || toInt(e[3]) != rx || e[4] != etf.Atom("einval") {
+		t.Fatalf("three fds for fdset answered %v, want {failed, _, _, %d, einval}", e, rx)
 	}
 	if got := d.openFDs(); got != base {
 		t.Fatalf("inertd holds %d fds, want %d: received fds leaked", got, base)

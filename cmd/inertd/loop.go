@@ -165,6 +165,9 @@ func (d *daemon) serve() error {
 		if err := d.flush(); err != nil {
 			return err
 		}
+		// The frame is out: now the syscalls of the interests it
+		// delivered (epoll_ctl DEL, close), while the VM works.
+		d.drv.Reap()
 	}
 }
 

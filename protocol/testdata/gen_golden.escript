@@ -16,7 +16,9 @@
 %%     enc      default: term_to_binary(T) (OTP 25: latin-1 atoms as ATOM_EXT)
 %%              mv2:     term_to_binary(T, [{minor_version, 2}]) (UTF-8 atoms)
 %%     name     pid, pid2, pid_serial, pid_remote, ref, ref_alias, ref_remote,
-%%              restore: the components the other terms are built from
+%%              gen, gen_big: the components the other terms are built from
+%%              (gen and gen_big are fdset Refs: the VM's generation of an
+%%              interest, a positive integer)
 %%              req_*: one request of PROTOCOL.md (or a malformed one)
 %%              ent_*: a frame payload [Entry] (or several entries)
 %%              msg_*: a side channel message from inertd ({fd, Pid, Ref})
@@ -54,7 +56,8 @@ flavour(Dir, Flavour) ->
           ref_alias => alias(),
           ref_remote => binary_to_term(<<131, 90, 3:16, 119, 14, "peer@elsewhere",
                                          9:32, 1:32, 2:32, 3:32>>),
-          restore => restore},
+          gen => 42,
+          gen_big => 1 bsl 40},
     Terms = [{atom_to_list(K), V} || {K, V} <- maps:to_list(C)]
         ++ [{"req_" ++ N, T} || {N, T} <- requests(C)]
         ++ [{"ent_" ++ N, T} || {N, T} <- entries(C)]
@@ -65,13 +68,16 @@ flavour(Dir, Flavour) ->
     ok.
 
 requests(#{pid := P, pid2 := P2, pid_serial := PS, pid_remote := PR,
-           ref := R, ref_alias := RA, ref_remote := RR}) ->
+           ref := R, ref_alias := RA, ref_remote := RR, gen := G, gen_big := GB}) ->
     [{"hello", {hello, P}},
      {"fdset_read", {fdset, P, R, 7, read}},
      {"fdset_write", {fdset, P, R, 0, write}},
      {"fdset_read_write", {fdset, P, R, 16#7fffffff, read_write}},
      {"fdset_dead", {fdset, P, R, 255, read, P2}},
-     {"fdset_restore", {fdset, P, restore, 256, read}},
+     {"fdset_gen", {fdset, P, G, 256, read}},
+     {"fdset_gen_big", {fdset, P, GB, 257, write}},
+     {"fdset_gen_dead", {fdset, P, G, 258, read_write, P2}},
+     {"fdset_gen_2p63m1", {fdset, P, (1 bsl 63) - 1, 259, read}},
      {"fdset_serial", {fdset, PS, R, 3, write}},
      {"fdset_remote", {fdset, PR, RR, 4, read}},
      {"fdset_alias", {fdset, P, RA, 5, read}},
@@ -130,7 +136,14 @@ requests(#{pid := P, pid2 := P2, pid_serial := PS, pid_remote := PR,
      {"bad_fdset_arity7", {fdset, P, R, 7, read, P2, extra}},
      {"bad_fdclr_dead", {fdclr, P, R, 7, read, P2}},
      {"bad_fdset_pid", {fdset, notapid, R, 7, read}},
-     {"bad_fdset_ref", {fdset, P, 42, 7, read}},
+     {"bad_fdset_ref", {fdset, P, "ref", 7, read}},
+     {"bad_fdset_ref_restore", {fdset, P, restore, 7, read}},
+     {"bad_fdset_gen_zero", {fdset, P, 0, 7, read}},
+     {"bad_fdset_gen_negative", {fdset, P, -1, 7, read}},
+     {"bad_fdset_gen_2p63", {fdset, P, 1 bsl 63, 7, read}},
+     {"bad_poll_ref_integer", {poll, P, 42, 9, read}},
+     {"bad_fdclr_ref_integer", {fdclr, P, 42, 12, read}},
+     {"bad_cancel_ref_integer", {cancel, 42, 9}},
      {"bad_fdset_dead", {fdset, P, R, 7, read, notapid}},
      {"bad_info_arity", {info, P, R, extra}},
      {"bad_hello_arity", {hello, P, 1}},
@@ -143,34 +156,37 @@ requests(#{pid := P, pid2 := P2, pid_serial := PS, pid_remote := PR,
      {"bad_empty_tuple", {}}].
 
 info(#{pid := P, pid2 := P2}) ->
-    #{version => 1, os_pid => 4242, owner => P2,
+    #{version => 2, os_pid => 4242, owner => P2,
       armed => [{7, read, P, fdset}, {9, read_write, P, poll}],
       counters => #{requests => 10, events => 3, frames => 4, errors => 1,
                     fds_received => 5, fds_closed => 2, dropped => 0}}.
 
-entries(#{pid := P, pid2 := P2, ref := R} = C) ->
-    [{"ready", [{ready, 1, 12345, <<"/tmp/inertd-ab12/side.sock">>}]},
-     {"hello", [{hello, P2, 1}]},
-     {"armed_fdset", [{armed, fdset, P, R, 7, read}]},
-     {"armed_poll", [{armed, poll, P, R, 9, read_write}]},
-     {"armed_restore", [{armed, fdset, P, restore, 300, write}]},
-     {"inert_read", [{inert_read, P, 7}]},
-     {"inert_write", [{inert_write, P, 16#7fffffff}]},
+entries(#{pid := P, pid2 := P2, ref := R, gen := G, gen_big := GB} = C) ->
+    [{"ready", [{ready, 2, 12345, <<"/tmp/inertd-ab12/side.sock">>}]},
+     {"hello", [{hello, P2, 2}]},
+     {"inert_read", [{inert_read, P, 7, G}]},
+     {"inert_write", [{inert_write, P, 16#7fffffff, GB}]},
+     {"inert_read_ref", [{inert_read, P, 7, R}]},
+     {"failed_eperm", [{failed, P, G, 7, eperm}]},
+     {"failed_emfile", [{failed, P, GB, 16#7fffffff, emfile}]},
+     {"failed_busy", [{failed, P, G, 7, {ebusy, P2}}]},
      {"polled", [{polled, P, R, 9, write}]},
-     {"cleared_none", [{cleared, P, R, 12, none}]},
-     {"cleared_read", [{cleared, P, R, 12, read}]},
-     {"cleared_write", [{cleared, P, R, 12, write}]},
-     {"cleared_read_write", [{cleared, P, R, 12, read_write}]},
+     {"cleared_none", [{cleared, P, R, 12, none, none}]},
+     {"cleared_read", [{cleared, P, R, 12, read, G}]},
+     {"cleared_write", [{cleared, P, R, 12, write, GB}]},
+     {"cleared_read_write", [{cleared, P, R, 12, read_write, G}]},
+     {"cleared_poll", [{cleared, P, R, 12, none, R}]},
      {"cancelled", [{cancelled, R}]},
      {"owner", [{owner, P, R, P2}]},
      {"error_ebadf", [{error, P, R, ebadf}]},
+     {"error_ebadf_gen", [{error, P, G, ebadf}]},
      {"error_not_owner", [{error, P, R, not_owner}]},
      {"busy", [{error, P, R, {ebusy, P2}}]},
      {"reply_ok", [{reply, P, R, ok}]},
      {"reply_info", [{reply, P, R, info(C)}]},
-     {"multi", [{armed, fdset, P, R, 7, read_write},
-                {inert_read, P, 7},
-                {inert_write, P, 7},
+     {"multi", [{inert_read, P, 7, G},
+                {inert_write, P, 7, G},
+                {failed, P2, GB, 8, einval},
                 {error, P2, R, einval}]}].
 
 terms(Dir) ->

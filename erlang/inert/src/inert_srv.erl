@@ -4,26 +4,31 @@
 %%
 %% Callers do not go through this process to make a request: they send
 %% straight to the side channel (see prim_inert) and get their answer from
-%% here, because every frame inertd writes arrives at the port owner. This
-%% process keeps a record of every armed interest so that a restarted
-%% daemon can be re-armed, monitors every process holding an interest so
-%% that its interests are cleared when it dies, and remembers cancelled
-%% polls so that their late answers are dropped instead of reaching a
-%% mailbox. It also reads the side channel, where inertd hands over the
+%% here, because every frame inertd writes arrives at the port owner.
+%%
+%% This process owns the ownership table: one record per fd armed through
+%% this service, {FD, Pid, Mode, Kind, Ref}, written by the callers when
+%% they claim an fd (prim_inert) and by this process when an interest is
+%% delivered, cleared or fails, or its holder dies. The table is what
+%% makes `fdset' answer without a round trip to inertd, and what a
+%% restarted daemon is re-armed from. This process monitors every process
+%% that arms an fd, so that its interests are cleared when it dies, and
+%% remembers cancelled polls so that their late answers are dropped
+%% instead of reaching a mailbox. It also reads the side channel, where inertd hands over the
 %% fds of dup and open, and closes any fd whose caller dies before it has
 %% taken it. The wire protocol is in protocol/PROTOCOL.md.
 -module(inert_srv).
 -behaviour(gen_server).
 
--export([start_link/1, start_link/2, lookup/1, await_restart/2, cancel/3, status/1,
-         info_keys/0, errnos/0]).
+-export([start_link/1, start_link/2, lookup/1, table/1, await_restart/2, cancel/3,
+         status/1, info_keys/0, errnos/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -ifdef(TEST).
--export([drop_dir/3, minus/2, handover_of/1]).
+-export([minus/2, handover_of/1, delivered/5]).
 -endif.
 
--define(PROTOCOL_VERSION, 1).
+-define(PROTOCOL_VERSION, 2).
 -define(START_TIMEOUT, 10000).
 -define(MAX_RESTARTS, 5).
 -define(RESTART_PERIOD_MS, 10000).
@@ -31,8 +36,6 @@
 %% 256 frames are unacknowledged (PROTOCOL.md, "Flow control").
 -define(ACK_EVERY, 64).
 
--type mode() :: read | write | read_write.
--type kind() :: fdset | {poll, reference()}.
 
 -record(st, {
     owner :: pid(),
@@ -42,8 +45,8 @@
     os_pid = 0 :: non_neg_integer(),
     %% frames received from this inertd, ready and hello included
     frames = 0 :: non_neg_integer(),
-    %% VM fd -> the interest inertd has armed for it
-    armed = #{} :: #{non_neg_integer() => {pid(), mode(), kind()}},
+    %% the ownership table: {FD, Pid, Mode, Kind, Ref} (see prim_inert)
+    tab :: ets:tid(),
     %% callers we monitor -> monitor reference
     mons = #{} :: #{pid() => reference()},
     %% polls cancelled after a timeout whose answers must be dropped
@@ -75,6 +78,11 @@ start_link(Name, service) ->
 -spec lookup(pid()) -> {socket:socket(), port()} | undefined.
 lookup(Srv) ->
     persistent_term:get({?MODULE, Srv}, undefined).
+
+%% @doc The ownership table of a service, or `undefined'.
+-spec table(pid()) -> ets:tid() | undefined.
+table(Srv) ->
+    persistent_term:get({?MODULE, table, Srv}, undefined).
 
 %% @doc Wait until the daemon behind `Port' has been replaced (or the
 %% service is gone). Every answer the old daemon produced has been
@@ -152,9 +160,14 @@ init(Owner0) ->
         service -> self();
         Pid -> Pid
     end,
-    case spawn_inertd(#st{owner = Owner, exe = inertd_path()}) of
-        {ok, St} -> {ok, St};
-        {error, Reason} -> {stop, Reason}
+    Tab = ets:new(?MODULE, [set, public, {write_concurrency, true}, {read_concurrency, true}]),
+    persistent_term:put({?MODULE, table, self()}, Tab),
+    case spawn_inertd(#st{owner = Owner, exe = inertd_path(), tab = Tab}) of
+        {ok, St} ->
+            {ok, St};
+        {error, Reason} ->
+            _ = persistent_term:erase({?MODULE, table, self()}),
+            {stop, Reason}
     end.
 
 -spec handle_call(term(), gen_server:from(), #st{}) ->
@@ -164,19 +177,15 @@ handle_call({await_restart, Port}, From, #st{port = Port} = St) ->
     {noreply, St#st{waiters = [From | St#st.waiters]}};
 handle_call({await_restart, _OldPort}, _From, St) ->
     {reply, ok, St};
-handle_call({cancel, Ref, FD}, _From, #st{armed = Armed} = St) ->
-    Armed1 = case Armed of
-        #{FD := {_, _, {poll, Ref}}} -> maps:remove(FD, Armed);
-        _ -> Armed
-    end,
+handle_call({cancel, Ref, FD}, _From, St) ->
     ok = send(St, {cancel, Ref, FD}),
-    {reply, ok, St#st{armed = Armed1, cancelled = (St#st.cancelled)#{Ref => true}}};
+    {reply, ok, St#st{cancelled = (St#st.cancelled)#{Ref => true}}};
 handle_call(status, _From, St) ->
     Reply = #{
         os_pid => St#st.os_pid,
         owner => St#st.owner,
         restarts => St#st.restarts_total,
-        armed => maps:size(St#st.armed),
+        armed => ets:info(St#st.tab, size),
         monitored => maps:size(St#st.mons),
         handovers => maps:size(St#st.handovers)
     },
@@ -225,10 +234,14 @@ handle_info({'DOWN', Token, process, _Pid, _}, #st{handovers = Handovers} = St)
     _ = inert_fd:close(FD),
     {noreply, St#st{handovers = maps:remove(Token, Handovers)}};
 handle_info({'DOWN', _MRef, process, Pid, _}, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
-    %% A caller died: inertd clears (and closes) whatever it still holds.
+    %% A caller died: inertd clears (and closes) whatever it still holds,
+    %% and then its records go (a new holder's request comes after).
     _ = send(St, {down, Pid}),
-    Armed = maps:filter(fun(_, {P, _, _}) -> P =/= Pid end, St#st.armed),
-    {noreply, St#st{armed = Armed, mons = maps:remove(Pid, Mons)}};
+    _ = ets:match_delete(St#st.tab, {'_', Pid, '_', '_', '_'}),
+    {noreply, St#st{mons = maps:remove(Pid, Mons)}};
+handle_info({monitor, Pid}, St) ->
+    %% A caller about to arm its first fd through this service.
+    {noreply, monitor_caller(Pid, St)};
 handle_info({'EXIT', Owner, Reason}, #st{owner = Owner} = St) ->
     %% The controlling process is linked to the service, as in the
     %% original driver: its death stops the service.
@@ -246,6 +259,7 @@ handle_info(Msg, St) ->
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, St) ->
     _ = persistent_term:erase({?MODULE, self()}),
+    _ = persistent_term:erase({?MODULE, table, self()}),
     close_daemon(St),
     %% Handed fds whose callers are gone; a live caller may still take its.
     _ = [inert_fd:close(FD) || {Pid, FD} <- maps:values(St#st.handovers),
@@ -256,39 +270,47 @@ terminate(_Reason, St) ->
 %% Entries from inertd
 %%--------------------------------------------------------------------
 
-entry({inert_read, Pid, FD}, St) ->
+entry({inert_read, Pid, FD, Ref}, #st{tab = Tab} = St) ->
+    delivered(Tab, FD, Pid, read, Ref),
     Pid ! {inert_read, self(), FD},
-    St#st{armed = drop_dir(FD, read, St#st.armed)};
-entry({inert_write, Pid, FD}, St) ->
+    St;
+entry({inert_write, Pid, FD, Ref}, #st{tab = Tab} = St) ->
+    delivered(Tab, FD, Pid, write, Ref),
     Pid ! {inert_write, self(), FD},
-    St#st{armed = drop_dir(FD, write, St#st.armed)};
-entry({armed, Kind, Pid, Ref, FD, Mode}, #st{cancelled = Cancelled} = St) ->
-    case Kind =:= poll andalso is_map_key(Ref, Cancelled) of
-        true ->
-            St;
-        false ->
-            _ = (Kind =:= fdset andalso Ref =/= restore) andalso (Pid ! {Ref, ok}),
-            Rec = case Kind of
-                fdset -> {Pid, Mode, fdset};
-                poll -> {Pid, Mode, {poll, Ref}}
-            end,
-            monitor_caller(Pid, St#st{armed = (St#st.armed)#{FD => Rec}})
-    end;
-entry({polled, Pid, Ref, FD, Dir}, #st{armed = Armed, cancelled = Cancelled} = St) ->
-    Armed1 = case Armed of
-        #{FD := {_, _, {poll, Ref}}} -> maps:remove(FD, Armed);
-        _ -> Armed
-    end,
+    St;
+entry({polled, Pid, Ref, FD, Dir}, #st{tab = Tab, cancelled = Cancelled} = St) ->
+    _ = ets:select_delete(Tab, [{{FD, Pid, '_', poll, Ref}, [], [true]}]),
     _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {ok, Dir}}),
-    St#st{armed = Armed1};
-entry({cleared, Pid, Ref, FD, Left}, #st{armed = Armed} = St) ->
-    Pid ! {Ref, ok},
-    Armed1 = case {Armed, Left} of
-        {#{FD := _}, none} -> maps:remove(FD, Armed);
-        {#{FD := {P, _, K}}, _} -> Armed#{FD := {P, Left, K}};
-        _ -> Armed
+    St;
+entry({failed, Pid, Ref, FD, Why}, #st{tab = Tab} = St) ->
+    %% An fdset inertd could not arm (eperm for a regular file, emfile,
+    %% ...): report it ready, as poll(2) does, and keep the reason for
+    %% the caller's next call on FD. Unless the caller has re-armed or
+    %% cleared FD since: then this answer is out of date.
+    Reason = case Why of
+        {ebusy, _} -> ebusy;
+        _ -> Why
     end,
-    St#st{armed = Armed1};
+    case ets:lookup(Tab, FD) of
+        [{_, Pid, Mode, fdset, Ref} = Rec] ->
+            Failed = {FD, Pid, Mode, {error, Reason}, Ref},
+            case ets:select_replace(Tab, [{Rec, [], [{const, Failed}]}]) of
+                1 -> _ = [Pid ! {Tag, self(), FD} || Tag <- tags(Mode)];
+                0 -> ok
+            end;
+        _ ->
+            ok
+    end,
+    St;
+entry({cleared, Pid, Ref, FD, Left, IRef}, #st{tab = Tab} = St) ->
+    case ets:lookup(Tab, FD) of
+        [{_, _, _, Kind, IRef} = Rec] when is_atom(Kind) ->
+            narrow(Tab, Rec, Left);
+        _ ->
+            true
+    end,
+    Pid ! {Ref, ok},
+    St;
 entry({cancelled, Ref}, St) ->
     St#st{cancelled = maps:remove(Ref, St#st.cancelled)};
 entry({owner, Pid, Ref, NewOwner}, #st{owner = Old} = St) ->
@@ -296,8 +318,10 @@ entry({owner, Pid, Ref, NewOwner}, #st{owner = Old} = St) ->
     _ = Old =:= self() orelse Old =:= NewOwner orelse unlink(Old),
     Pid ! {Ref, ok},
     St#st{owner = NewOwner};
-entry({error, Pid, restore, Reason}, St) ->
-    logger:warning("inert: could not re-arm an interest of ~p: ~p", [Pid, Reason]),
+entry({error, Pid, Ref, Reason}, St) when is_integer(Ref) ->
+    %% An fdset whose fd inertd could not even read (prim_inert checks
+    %% it): nobody waits for this answer.
+    logger:warning("inert: inertd refused an fdset of ~p: ~p", [Pid, Reason]),
     St;
 entry({error, Pid, Ref, Reason}, #st{cancelled = Cancelled} = St) ->
     _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {error, Reason}}),
@@ -396,16 +420,23 @@ ack(#st{frames = N, port = Port} = St) when (N + 1) rem ?ACK_EVERY =:= 0 ->
 ack(#st{frames = N} = St) ->
     St#st{frames = N + 1}.
 
-drop_dir(FD, Dir, Armed) ->
-    case Armed of
-        #{FD := {Pid, Mode, fdset}} ->
-            case minus(Mode, Dir) of
-                none -> maps:remove(FD, Armed);
-                Left -> Armed#{FD := {Pid, Left, fdset}}
-            end;
-        _ ->
-            Armed
+%% An event of the interest Ref on FD: its record loses Dir, and goes when
+%% nothing is left, unless the caller has re-armed FD since (another Ref).
+delivered(Tab, FD, Pid, Dir, Ref) ->
+    case ets:lookup(Tab, FD) of
+        [{_, Pid, Mode, fdset, Ref} = Rec] -> narrow(Tab, Rec, minus(Mode, Dir));
+        _ -> true
     end.
+
+%% Leave Left of the record Rec, if it is still there as it is.
+narrow(Tab, Rec, none) ->
+    ets:delete_object(Tab, Rec);
+narrow(Tab, Rec, Left) ->
+    1 =:= ets:select_replace(Tab, [{Rec, [], [{const, setelement(3, Rec, Left)}]}]).
+
+tags(read) -> [inert_read];
+tags(write) -> [inert_write];
+tags(read_write) -> [inert_read, inert_write].
 
 minus(read_write, read) -> write;
 minus(read_write, write) -> read;
@@ -494,22 +525,24 @@ restart(#st{restarts = Restarts} = St0) ->
             end
     end.
 
-rearm(#st{armed = Armed} = St) ->
-    maps:fold(fun rearm/3, St, Armed).
+%% Every fdset recorded in the table is armed again. A poll is sent again
+%% by its caller, which is waiting for the restart.
+rearm(#st{tab = Tab} = St) ->
+    ets:foldl(fun(Rec, ok) -> rearm(Rec, St) end, ok, Tab),
+    St.
 
-rearm(FD, {Pid, Mode, Kind}, St) ->
-    {Req, Ref} = case Kind of
-        fdset -> {{fdset, Pid, restore, FD, Mode}, restore};
-        {poll, R} -> {{poll, Pid, R, FD, Mode}, R}
-    end,
-    case prim_inert:send_request(St#st.sock, Req, FD) of
+rearm({FD, Pid, Mode, fdset, Gen} = Rec, #st{sock = Sock, tab = Tab}) ->
+    case prim_inert:send_request(Sock, {fdset, Pid, Gen, FD, Mode}, FD) of
         ok ->
-            St;
+            ok;
         {error, Reason} ->
             %% The VM closed the fd while the daemon was down.
-            _ = Ref =:= restore orelse (Pid ! {Ref, {error, Reason}}),
-            St#st{armed = maps:remove(FD, St#st.armed)}
-    end.
+            logger:notice("inert: could not re-arm fd ~b of ~p: ~p", [FD, Pid, Reason]),
+            _ = ets:delete_object(Tab, Rec),
+            ok
+    end;
+rearm(_PollOrReason, _St) ->
+    ok.
 
 send(#st{sock = undefined}, _Req) ->
     ok;

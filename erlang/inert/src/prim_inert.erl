@@ -9,6 +9,14 @@
 %% back through the service process. While waiting, the caller monitors
 %% the daemon's port: if inertd dies the request is sent again to its
 %% successor, so no caller hangs on a dead daemon.
+%%
+%% `fdset' does not wait for inertd. Who holds which fd is decided in the
+%% VM, in the service's ownership table (see `inert_srv'): the caller
+%% claims the fd there atomically (`ebusy' if a live process holds it),
+%% sends the request and returns. An interest inertd then cannot arm (a
+%% regular file, inertd out of fds) is reported ready at once, as poll(2)
+%% reports an fd it cannot wait on, and the caller's next `fdset' or
+%% `poll' of that fd returns the reason (`{error, eperm}', ...).
 -module(prim_inert).
 
 -export([start/0, stop/1]).
@@ -18,7 +26,7 @@
 -export([send_request/3]).
 
 -ifdef(TEST).
--export([options/2, valid_fd/1]).
+-export([options/2, valid_fd/1, claim/2]).
 -endif.
 
 -export_type([handle/0, mode/0, errno/0]).
@@ -69,7 +77,10 @@ fdset(Handle, FD, Options) ->
         {false, _} -> {error, ebadf};
         {_, error} -> {error, einval};
         {true, {Mode, _Timeout}} ->
-            arm(Handle, fdset, FD, Mode, infinity)
+            case service(Handle) of
+                undefined -> {error, closed};
+                {Srv, Tab} -> fdset_claim(Srv, Tab, FD, Mode)
+            end
     end.
 
 %% @doc Clear both directions of `FD'.
@@ -84,8 +95,14 @@ fdclr(Handle, FD, Options) ->
         {false, _} -> {error, ebadf};
         {_, error} -> {error, einval};
         {true, {Mode, _}} ->
-            request(Handle, FD, fun(Ref) -> {fdclr, self(), Ref, FD, Mode} end,
-                    infinity)
+            case service(Handle) of
+                undefined ->
+                    {error, closed};
+                {Srv, Tab} ->
+                    %% A reason kept for this fd is forgotten too.
+                    _ = catch ets:select_delete(Tab, [{{FD, '_', '_', {error, '_'}, '_'}, [], [true]}]),
+                    request(Srv, FD, fun(Ref) -> {fdclr, self(), Ref, FD, Mode} end, infinity)
+            end
     end.
 
 %% @doc Wait until `FD' is readable.
@@ -115,7 +132,11 @@ poll(Handle, FD, Options, Timeout) when is_list(Options) ->
 poll(Handle, FD, Mode, Timeout) ->
     case {valid_fd(FD), valid_mode(Mode), valid_timeout(Timeout)} of
         {false, _, _} -> {error, ebadf};
-        {true, true, true} -> arm(Handle, poll, FD, Mode, Timeout);
+        {true, true, true} ->
+            case service(Handle) of
+                undefined -> {error, closed};
+                {Srv, Tab} -> poll_claim(Srv, Tab, FD, Mode, deadline(Timeout))
+            end;
         _ -> {error, einval}
     end.
 
@@ -187,35 +208,158 @@ handover({fd, Srv, Token, FD}) ->
 handover(Reply) ->
     Reply.
 
-%% fdset or poll, taking over an fd whose owner turned out to be dead.
-arm(Handle, Kind, FD, Mode, Timeout) ->
-    arm(Handle, Kind, FD, Mode, Timeout, []).
+%%--------------------------------------------------------------------
+%% fdset and poll: ownership in the service's table
+%%--------------------------------------------------------------------
 
-arm(Handle, Kind, FD, Mode, Timeout, Dead) ->
-    Build = fun(Ref) -> list_to_tuple([Kind, self(), Ref, FD, Mode | Dead]) end,
-    case request(Handle, FD, Build, Timeout) of
-        {error, {ebusy, Owner}} ->
-            %% inertd may not have heard yet of a death this process has
-            %% already seen: is_process_alive/1 is exact for local pids.
-            case is_process_alive(Owner) of
-                true -> {error, ebusy};
-                false -> arm(Handle, Kind, FD, Mode, Timeout, [Owner])
-            end;
-        Reply ->
-            Reply
+%% An ownership record: {FD, Pid, Mode, Kind, Ref}. Kind is fdset (Ref an
+%% integer, new for every fdset, that inertd echoes in the events of the
+%% interest), poll (Ref the reference the caller waits on), or
+%% {error, Reason}: an fdset inertd could not arm, whose reason the next
+%% fdset or poll of FD by Pid returns.
+
+%% Claim FD for the caller and send the fdset; do not wait.
+fdset_claim(Srv, Tab, FD, Mode) ->
+    monitor_me(Srv),
+    Rec = {FD, self(), Mode, fdset, erlang:unique_integer([positive])},
+    case claim(Tab, Rec) of
+        {ok, Old, Dead} ->
+            arm_request(Srv, Tab, Rec, Old, Dead, inert_srv:lookup(Srv));
+        {error, _} = Error ->
+            Error
     end.
 
-%% Send a request and wait for its answer `{Ref, Reply}'. fdset answers
-%% at once; a poll answers when the fd is ready, or is cancelled at the
-%% deadline.
+%% Claim FD for a poll, send it and wait for its answer; the claim goes
+%% when the poll returns, however it returns.
+poll_claim(Srv, Tab, FD, Mode, Deadline) ->
+    monitor_me(Srv),
+    case inert_srv:lookup(Srv) of
+        undefined ->
+            {error, closed};
+        {Sock, Port} ->
+            Ref = erlang:monitor(port, Port),
+            Rec = {FD, self(), Mode, poll, Ref},
+            case claim(Tab, Rec) of
+                {ok, Old, Dead} ->
+                    case send_request(Sock, list_to_tuple([poll, self(), Ref, FD, Mode | Dead]), FD) of
+                        ok ->
+                            Again = fun() -> poll_claim(Srv, inert_srv:table(Srv), FD, Mode, Deadline) end,
+                            Reply = wait(Srv, FD, Deadline, Port, Ref, Again),
+                            _ = catch ets:delete_object(Tab, Rec),
+                            poll_reply(Reply);
+                        {error, ebadf} ->
+                            erlang:demonitor(Ref, [flush]),
+                            unclaim(Tab, Rec, Old),
+                            {error, ebadf};
+                        {error, _} ->
+                            erlang:demonitor(Ref, [flush]),
+                            after_restart(Srv, Port, fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end)
+                    end;
+                {error, _} = Error ->
+                    erlang:demonitor(Ref, [flush]),
+                    Error
+            end
+    end.
+
+poll_reply({error, {ebusy, _}}) -> {error, ebusy};
+poll_reply(Reply) -> Reply.
+
+%% Make Rec, {FD, self(), ...}, the record of FD: at once if FD is free;
+%% over the caller's own record, a kept reason, or the record of a dead
+%% process (inertd is told to drop that one's interest: Dead); `ebusy'
+%% if a live process holds FD. A kept reason of the caller's own is
+%% returned instead, once. Every change is a compare-and-swap on the
+%% whole record, so two callers never both win.
+claim(Tab, Rec) ->
+    try
+        claim1(Tab, Rec)
+    catch
+        error:badarg -> {error, closed}   % the service is gone
+    end.
+
+claim1(Tab, {FD, Self, _, _, _} = Rec) ->
+    case ets:insert_new(Tab, Rec) of
+        true ->
+            {ok, none, []};
+        false ->
+            case ets:lookup(Tab, FD) of
+                [] ->
+                    claim1(Tab, Rec);
+                [{_, Self, _, {error, Reason}, _} = Old] ->
+                    _ = ets:delete_object(Tab, Old),
+                    {error, Reason};
+                [{_, Owner, _, Kind, _} = Old] ->
+                    %% Held: an interest of another process.
+                    Held = Owner =/= Self andalso is_atom(Kind),
+                    case Held andalso is_process_alive(Owner) of
+                        true ->
+                            {error, ebusy};
+                        false ->
+                            Dead = [Owner || Held],
+                            case ets:select_replace(Tab, [{Old, [], [{const, Rec}]}]) of
+                                1 -> {ok, Old, Dead};
+                                0 -> claim1(Tab, Rec)
+                            end
+                    end
+            end
+    end.
+
+%% Undo a claim whose request could not be sent: give the caller's own
+%% previous record back, or free FD.
+unclaim(Tab, {_, Self, _, _, _} = Rec, {_, Self, _, Kind, _} = Old) when is_atom(Kind) ->
+    _ = catch ets:select_replace(Tab, [{Rec, [], [{const, Old}]}]),
+    ok;
+unclaim(Tab, Rec, _Old) ->
+    _ = catch ets:delete_object(Tab, Rec),
+    ok.
+
+%% Send an fdset; on a daemon that is gone, send it again to the next.
+arm_request(_Srv, _Tab, _Rec, _Old, _Dead, undefined) ->
+    {error, closed};
+arm_request(Srv, Tab, {FD, Self, Mode, fdset, Gen} = Rec, Old, Dead, {Sock, Port}) ->
+    case send_request(Sock, list_to_tuple([fdset, Self, Gen, FD, Mode | Dead]), FD) of
+        ok ->
+            ok;
+        {error, ebadf} ->
+            %% sendmsg could not pass the fd: it is not open in the VM.
+            unclaim(Tab, Rec, Old),
+            {error, ebadf};
+        {error, _} ->
+            %% The side channel is gone with its daemon. The record is
+            %% in the table, so the next daemon may have been armed from
+            %% it already; arming it again is harmless (same pid, same
+            %% file).
+            after_restart(Srv, Port,
+                          fun() -> arm_request(Srv, Tab, Rec, Old, Dead, inert_srv:lookup(Srv)) end)
+    end.
+
+%% The service monitors every process that arms an fd, to clear its
+%% interests when it dies. Asked once per process and service.
+monitor_me(Srv) ->
+    case get({?MODULE, monitored, Srv}) of
+        undefined ->
+            Srv ! {monitor, self()},
+            put({?MODULE, monitored, Srv}, true),
+            ok;
+        true ->
+            ok
+    end.
+
+after_restart(Srv, Port, Then) ->
+    case inert_srv:await_restart(Srv, Port) of
+        ok -> Then();
+        {error, closed} -> {error, closed}
+    end.
+
+%%--------------------------------------------------------------------
+%% Requests answered through the service
+%%--------------------------------------------------------------------
+
+%% Send a request and wait for its answer `{Ref, Reply}'.
 request(Handle, FD, Build, Timeout) ->
-    Deadline = case Timeout of
-        infinity -> infinity;
-        _ -> erlang:monotonic_time(millisecond) + Timeout
-    end,
     case whereis_srv(Handle) of
         undefined -> {error, closed};
-        Srv -> request(Srv, FD, Build, Deadline, inert_srv:lookup(Srv))
+        Srv -> request(Srv, FD, Build, deadline(Timeout), inert_srv:lookup(Srv))
     end.
 
 request(_Srv, _FD, _Build, _Deadline, undefined) ->
@@ -224,7 +368,8 @@ request(Srv, FD, Build, Deadline, {Sock, Port}) ->
     Ref = erlang:monitor(port, Port),
     case send_request(Sock, Build(Ref), FD) of
         ok ->
-            wait(Srv, FD, Build, Deadline, Port, Ref);
+            Again = fun() -> request(Srv, FD, Build, Deadline, inert_srv:lookup(Srv)) end,
+            wait(Srv, FD, Deadline, Port, Ref, Again);
         {error, ebadf} ->
             %% sendmsg could not pass the fd: it is not open in the VM.
             erlang:demonitor(Ref, [flush]),
@@ -235,7 +380,10 @@ request(Srv, FD, Build, Deadline, {Sock, Port}) ->
             retry(Srv, FD, Build, Deadline, Port)
     end.
 
-wait(Srv, FD, Build, Deadline, Port, Ref) ->
+%% Wait for the answer to the request Ref. If the daemon dies first, the
+%% request is made again (Again) to its successor; at the deadline (a
+%% poll's timeout) it is cancelled.
+wait(Srv, FD, Deadline, Port, Ref, Again) ->
     receive
         {Ref, Reply} ->
             erlang:demonitor(Ref, [flush]),
@@ -244,40 +392,49 @@ wait(Srv, FD, Build, Deadline, Port, Ref) ->
             %% Answers of the old daemon are forwarded before
             %% await_restart/2 returns: pick up one that made it.
             case inert_srv:await_restart(Srv, Port) of
-                ok ->
-                    receive
-                        {Ref, Reply} -> Reply
-                    after 0 ->
-                        request(Srv, FD, Build, Deadline, inert_srv:lookup(Srv))
-                    end;
-                {error, closed} ->
-                    flush(Ref, {error, closed})
+                ok -> flush(Ref, Again);
+                {error, closed} -> flush(Ref, fun() -> {error, closed} end)
             end
     after timeout(Deadline) ->
         erlang:demonitor(Ref, [flush]),
         %% After cancel/3 no answer for Ref is forwarded; one forwarded
         %% before is already here.
         _ = inert_srv:cancel(Srv, Ref, FD),
-        flush(Ref, {error, timeout})
+        flush(Ref, fun() -> {error, timeout} end)
     end.
 
 retry(Srv, FD, Build, Deadline, Port) ->
-    case inert_srv:await_restart(Srv, Port) of
-        ok -> request(Srv, FD, Build, Deadline, inert_srv:lookup(Srv));
-        {error, closed} -> {error, closed}
-    end.
+    after_restart(Srv, Port, fun() -> request(Srv, FD, Build, Deadline, inert_srv:lookup(Srv)) end).
 
-flush(Ref, Default) ->
+%% The answer to Ref if it is here, else Otherwise().
+flush(Ref, Otherwise) ->
     receive
         {Ref, Reply} -> Reply
     after 0 ->
-        Default
+        Otherwise()
     end.
+
+deadline(infinity) ->
+    infinity;
+deadline(Timeout) ->
+    erlang:monotonic_time(millisecond) + Timeout.
 
 timeout(infinity) ->
     infinity;
 timeout(Deadline) ->
     max(0, Deadline - erlang:monotonic_time(millisecond)).
+
+%% The service process of a handle and its ownership table.
+service(Handle) ->
+    case whereis_srv(Handle) of
+        undefined ->
+            undefined;
+        Srv ->
+            case inert_srv:table(Srv) of
+                undefined -> undefined;
+                Tab -> {Srv, Tab}
+            end
+    end.
 
 whereis_srv(Pid) when is_pid(Pid) ->
     case is_process_alive(Pid) of

@@ -26,7 +26,7 @@
     poll_race_with_zero_timeout_leaves_no_message/1,
     bad_fd_is_ebadf/1,
     bad_mode_or_option_is_einval/1,
-    fd_refused_by_epoll_is_an_error_not_a_crash/1,
+    fd_epoll_refuses_is_reported_ready_then_its_error/1,
     closed_after_stop/1,
     controlling_process_through_a_ring/1,
     controlling_process_only_by_owner/1,
@@ -59,7 +59,7 @@ all() ->
         poll_race_with_zero_timeout_leaves_no_message,
         bad_fd_is_ebadf,
         bad_mode_or_option_is_einval,
-        fd_refused_by_epoll_is_an_error_not_a_crash,
+        fd_epoll_refuses_is_reported_ready_then_its_error,
         closed_after_stop,
         controlling_process_through_a_ring,
         controlling_process_only_by_owner,
@@ -279,15 +279,30 @@ bad_mode_or_option_is_einval(_Config) ->
     #{armed := []} = inert:info(),
     close_all([Rx, Tx]).
 
-fd_refused_by_epoll_is_an_error_not_a_crash(Config) ->
-    %% A regular file: epoll refuses it (EPERM); the daemon goes on.
+fd_epoll_refuses_is_reported_ready_then_its_error(Config) ->
+    %% A regular file: epoll refuses it (EPERM). fdset does not wait for
+    %% inertd, so the fd is reported ready, as poll(2) reports an fd it
+    %% cannot wait on, and the caller's next call on it returns eperm,
+    %% once. A poll waits for inertd and returns eperm itself. The
+    %% daemon goes on.
     Path = filename:join(?config(priv_dir, Config), "regular"),
     ok = file:write_file(Path, <<"x">>),
     {ok, File} = file:open(Path, [read, raw]),
-    {error, eperm} = inert:fdset(vm_fd_of(Path)),
+    FD = vm_fd_of(Path),
+    PollId = inert:pollid(),
+    ok = inert:fdset(FD),
+    receive {inert_read, PollId, FD} -> ok after 5000 -> ct:fail(not_reported_ready) end,
+    {error, eperm} = inert:fdset(FD),
+    ok = inert:fdset(FD, read_write),
+    receive {inert_read, PollId, FD} -> ok after 5000 -> ct:fail(no_read_report) end,
+    receive {inert_write, PollId, FD} -> ok after 5000 -> ct:fail(no_write_report) end,
+    {error, eperm} = inert:poll(FD, read, 1000),
+    {error, eperm} = inert:poll(FD, read, 1000),
+    refute_message({inert_read, PollId, FD}),
     ok = file:close(File),
-    {Rx, FD, Tx} = udp_pair(),
-    {ok, write} = inert:poll(FD, write),
+    #{armed := []} = inert:info(),
+    {Rx, UFD, Tx} = udp_pair(),
+    {ok, write} = inert:poll(UFD, write),
     close_all([Rx, Tx]).
 
 closed_after_stop(_Config) ->
@@ -359,7 +374,7 @@ info_reports_armed_fds_and_counters(_Config) ->
     {Rx, FD, Tx} = udp_pair(),
     ok = inert:fdset(FD, read),
     Self = self(),
-    #{armed := Armed, counters := C, os_pid := OsPid, version := 1,
+    #{armed := Armed, counters := C, os_pid := OsPid, version := 2,
       service := #{restarts := _}} = inert:info(),
     [{FD, read, Self, fdset}] = [A || {F, _, _, _} = A <- Armed, F =:= FD],
     true = is_integer(OsPid) andalso OsPid > 0,

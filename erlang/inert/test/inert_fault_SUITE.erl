@@ -16,7 +16,7 @@
     sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers/1,
     kill_vm_takes_inertd_within_1s/1,
     caller_killed_mid_call_is_cleared_and_copies_closed/1,
-    fds_epoll_refuses_are_errors/1,
+    fds_epoll_refuses_are_reported_ready_then_eperm/1,
     fd_number_reused_while_armed_replaces_the_stale_copy/1,
     garbage_and_oversized_frames_on_stdin_are_dropped/1,
     emfile_answers_the_caller_and_the_daemon_goes_on/1,
@@ -33,7 +33,7 @@ all() ->
         sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers,
         kill_vm_takes_inertd_within_1s,
         caller_killed_mid_call_is_cleared_and_copies_closed,
-        fds_epoll_refuses_are_errors,
+        fds_epoll_refuses_are_reported_ready_then_eperm,
         fd_number_reused_while_armed_replaces_the_stale_copy,
         garbage_and_oversized_frames_on_stdin_are_dropped,
         emfile_answers_the_caller_and_the_daemon_goes_on,
@@ -169,15 +169,21 @@ caller_killed_mid_call_is_cleared_and_copies_closed(_Config) ->
 %% Bad input
 %%--------------------------------------------------------------------
 
-fds_epoll_refuses_are_errors(Config) ->
+fds_epoll_refuses_are_reported_ready_then_eperm(Config) ->
     %% A regular file and /dev/null: epoll_ctl refuses both with EPERM
     %% (a directory is covered by the Go tests: OTP cannot open one).
     Path = filename:join(?config(priv_dir, Config), "regular"),
     ok = file:write_file(Path, <<"x">>),
     {ok, File} = file:open(Path, [read, raw]),
     {ok, Null} = file:open("/dev/null", [read, raw]),
-    {error, eperm} = inert:fdset(vm_fd_of(Path)),
-    {error, eperm} = inert:poll(vm_fd_of("/dev/null"), read, 100),
+    PollId = inert:pollid(),
+    [begin
+         FD = vm_fd_of(P),
+         ok = inert:fdset(FD),
+         receive {inert_read, PollId, FD} -> ok after 5000 -> ct:fail({not_reported_ready, P}) end,
+         {error, eperm} = inert:fdset(FD),
+         {error, eperm} = inert:poll(FD, read, 100)
+     end || P <- [Path, "/dev/null"]],
     ok = file:close(File),
     ok = file:close(Null),
     {Rx, FD, Tx} = udp_pair(),
@@ -244,12 +250,18 @@ emfile_answers_the_caller_and_the_daemon_goes_on(Config) ->
     PollId = try prim_inert:start() after os:unsetenv("INERTD") end,
     true = is_pid(PollId),
     Pairs = [udp_pair() || _ <- lists:seq(1, 40)],
-    Results = [{FD, prim_inert:fdset(PollId, FD, read)} || {_, FD, _} <- Pairs],
-    Ok = [FD || {FD, ok} <- Results],
-    Full = [FD || {FD, {error, emfile}} <- Results],
-    ct:pal("~b armed, then ~b answered emfile", [length(Ok), length(Full)]),
-    [] = [R || {_, R} <- Results, R =/= ok, R =/= {error, emfile}],
+    [ok = prim_inert:fdset(PollId, FD, read) || {_, FD, _} <- Pairs],
+    %% inertd answers requests in order: when info is answered, every
+    %% fdset it could not arm has been reported ready.
+    #{armed := Armed} = prim_inert:info(PollId),
+    Full = [FD || {_, FD, _} <- Pairs,
+                  receive {inert_read, PollId, FD} -> true after 0 -> false end],
+    Ok = [FD || {_, FD, _} <- Pairs, not lists:member(FD, Full)],
+    ct:pal("~b armed, then ~b reported ready and answered emfile", [length(Ok), length(Full)]),
     true = length(Ok) > 0 andalso length(Full) > 0,
+    true = length(Armed) =:= length(Ok),
+    %% The caller that hit the limit gets the error on its next call.
+    [{error, emfile} = prim_inert:fdset(PollId, FD, read) || FD <- Full],
     %% Still serving: an armed fd delivers, clearing frees room, and the
     %% freed room can be armed again.
     [{Rx, FD0, Tx} | _] = [P || {_, F, _} = P <- Pairs, F =:= hd(Ok)],
@@ -257,13 +269,16 @@ emfile_answers_the_caller_and_the_daemon_goes_on(Config) ->
     receive {inert_read, PollId, FD0} -> ok after 5000 -> ct:fail(no_event_when_full) end,
     [ok = prim_inert:fdclr(PollId, FD) || FD <- tl(Ok)],
     ok = prim_inert:fdset(PollId, hd(Full), read),
-    #{armed := [_]} = prim_inert:info(PollId),
+    #{armed := [{Again, read, _, fdset}]} = prim_inert:info(PollId),
+    Again = hd(Full),
+    refute_message({inert_read, PollId, Again}),
     ok = prim_inert:stop(PollId),
     close_all(lists:append([[R, T] || {R, _, T} <- Pairs])).
 
 flood_without_waiting_is_bounded(_Config) ->
-    %% A process writes 50,000 fdset requests straight to the side channel
-    %% and never reads an answer. The flow-control window holds inertd back,
+    %% A process writes 50,000 poll requests of an always-writable fd
+    %% straight to the side channel and never reads an answer: each one
+    %% makes an entry. The flow-control window holds inertd back,
     %% so neither inertd nor the port owner's mailbox grows without bound.
     PollId = inert:pollid(),
     {Sock, _Port} = inert_srv:lookup(PollId),
@@ -272,7 +287,7 @@ flood_without_waiting_is_bounded(_Config) ->
     {Rx, FD, Tx} = udp_pair(),
     Self = self(),
     Flooder = spawn(fun() ->
-        [ok = prim_inert:send_request(Sock, {fdset, self(), make_ref(), FD, read}, FD)
+        [ok = prim_inert:send_request(Sock, {poll, self(), make_ref(), FD, write}, FD)
          || _ <- lists:seq(1, 50000)],
         Self ! flooded,
         receive stop -> ok end

@@ -35,15 +35,85 @@ minus_removes_a_delivered_direction_test_() ->
      ?_assertEqual(none, inert_srv:minus(write, write)),
      ?_assertEqual(write, inert_srv:minus(write, read))].
 
-drop_dir_keeps_the_rest_of_an_fdset_test() ->
-    P = self(),
-    Armed = #{7 => {P, read_write, fdset}},
-    ?assertEqual(#{7 => {P, write, fdset}}, inert_srv:drop_dir(7, read, Armed)),
-    ?assertEqual(#{}, inert_srv:drop_dir(7, write, #{7 => {P, write, fdset}})).
+%% prim_inert:claim/2 on a real table: who wins an fd.
+claim_table() ->
+    ets:new(claim_test, [set, public]).
 
-drop_dir_ignores_polls_and_unknown_fds_test() ->
-    P = self(),
-    Ref = make_ref(),
-    Armed = #{7 => {P, read, {poll, Ref}}},
-    ?assertEqual(Armed, inert_srv:drop_dir(7, read, Armed)),
-    ?assertEqual(Armed, inert_srv:drop_dir(8, read, Armed)).
+claim_of_a_free_fd_wins_test() ->
+    T = claim_table(),
+    Rec = {7, self(), read, fdset, 1},
+    ?assertEqual({ok, none, []}, prim_inert:claim(T, Rec)),
+    ?assertEqual([Rec], ets:lookup(T, 7)).
+
+claim_over_own_record_replaces_it_test() ->
+    T = claim_table(),
+    Old = {7, self(), read, fdset, 1},
+    true = ets:insert(T, Old),
+    New = {7, self(), write, fdset, 2},
+    ?assertEqual({ok, Old, []}, prim_inert:claim(T, New)),
+    ?assertEqual([New], ets:lookup(T, 7)).
+
+claim_of_an_fd_a_live_process_holds_is_ebusy_test() ->
+    T = claim_table(),
+    Other = spawn(fun() -> receive stop -> ok end end),
+    Held = {7, Other, read, fdset, 1},
+    true = ets:insert(T, Held),
+    ?assertEqual({error, ebusy}, prim_inert:claim(T, {7, self(), read, fdset, 2})),
+    ?assertEqual([Held], ets:lookup(T, 7)),
+    Other ! stop.
+
+claim_takes_over_from_a_dead_holder_and_names_it_test() ->
+    T = claim_table(),
+    {Dead, Mon} = spawn_monitor(fun() -> ok end),
+    receive {'DOWN', Mon, process, Dead, _} -> ok end,
+    Old = {7, Dead, read, poll, make_ref()},
+    true = ets:insert(T, Old),
+    New = {7, self(), read, fdset, 2},
+    ?assertEqual({ok, Old, [Dead]}, prim_inert:claim(T, New)),
+    ?assertEqual([New], ets:lookup(T, 7)).
+
+claim_returns_own_kept_reason_once_test() ->
+    T = claim_table(),
+    true = ets:insert(T, {7, self(), read, {error, eperm}, 1}),
+    Rec = {7, self(), read, fdset, 2},
+    ?assertEqual({error, eperm}, prim_inert:claim(T, Rec)),
+    ?assertEqual([], ets:lookup(T, 7)),
+    ?assertEqual({ok, none, []}, prim_inert:claim(T, Rec)).
+
+claim_over_another_process_kept_reason_wins_test() ->
+    T = claim_table(),
+    Other = spawn(fun() -> receive stop -> ok end end),
+    Kept = {7, Other, read, {error, emfile}, 1},
+    true = ets:insert(T, Kept),
+    New = {7, self(), read, fdset, 2},
+    ?assertEqual({ok, Kept, []}, prim_inert:claim(T, New)),
+    Other ! stop.
+
+claim_on_a_deleted_table_is_closed_test() ->
+    T = claim_table(),
+    true = ets:delete(T),
+    ?assertEqual({error, closed}, prim_inert:claim(T, {7, self(), read, fdset, 1})).
+
+%% inert_srv:delivered/5: what an event does to the ownership record.
+event_of_one_direction_leaves_the_other_test() ->
+    T = claim_table(),
+    true = ets:insert(T, {7, self(), read_write, fdset, 1}),
+    inert_srv:delivered(T, 7, self(), read, 1),
+    ?assertEqual([{7, self(), write, fdset, 1}], ets:lookup(T, 7)),
+    inert_srv:delivered(T, 7, self(), write, 1),
+    ?assertEqual([], ets:lookup(T, 7)).
+
+event_of_an_interest_rearmed_since_leaves_the_new_record_test() ->
+    T = claim_table(),
+    New = {7, self(), read, fdset, 2},
+    true = ets:insert(T, New),
+    inert_srv:delivered(T, 7, self(), read, 1),
+    ?assertEqual([New], ets:lookup(T, 7)).
+
+event_leaves_polls_and_unknown_fds_alone_test() ->
+    T = claim_table(),
+    Poll = {7, self(), read, poll, make_ref()},
+    true = ets:insert(T, Poll),
+    inert_srv:delivered(T, 7, self(), read, 1),
+    inert_srv:delivered(T, 8, self(), read, 1),
+    ?assertEqual([Poll], ets:tab2list(T)).
