@@ -34,6 +34,7 @@ type config struct {
 	vmPID         int
 	acceptTimeout time.Duration
 	verbose       bool
+	spin          time.Duration // poll without blocking this long before sleeping
 }
 
 // daemon is the single event loop: stdin, the side channel and every armed
@@ -152,7 +153,7 @@ func (d *daemon) serve() error {
 		if d.handq.polling() {
 			msec = handoverRetry
 		}
-		n, err := d.ps.Wait(d.events, msec)
+		n, err := d.wait(msec)
 		if err != nil {
 			return err
 		}
@@ -169,6 +170,21 @@ func (d *daemon) serve() error {
 		// delivered (epoll_ctl DEL, close), while the VM works.
 		d.drv.Reap()
 	}
+}
+
+// wait waits for events. With a spin time set, it first polls without
+// blocking for that long, so that a burst finds the loop running instead
+// of asleep (a wake-up costs tens of µs on a virtual machine).
+func (d *daemon) wait(msec int) (int, error) {
+	if d.cfg.spin > 0 && msec != 0 {
+		until := time.Now().Add(d.cfg.spin)
+		for time.Now().Before(until) {
+			if n, err := d.ps.Wait(d.events, 0); n > 0 || err != nil {
+				return n, err
+			}
+		}
+	}
+	return d.ps.Wait(d.events, msec)
 }
 
 func (d *daemon) dispatch(ev pollset.Event) error {
