@@ -35,6 +35,8 @@
 %% Acknowledge every ACK_EVERY frames: inertd stops reading requests when
 %% 256 frames are unacknowledged (PROTOCOL.md, "Flow control").
 -define(ACK_EVERY, 64).
+%% Requested send buffer of the side channel (bytes).
+-define(SIDE_SNDBUF, 4 * 1024 * 1024).
 
 
 -record(st, {
@@ -460,6 +462,12 @@ spawn_inertd(#st{exe = Exe, owner = Owner} = St) ->
                           binary, exit_status, use_stdio]),
         {OsPid, Path} = await_ready(Port),
         {ok, Sock} = socket:open(local, seqpacket, default),
+        %% fdsets do not wait for inertd, so many callers can have many
+        %% requests in flight: a full send buffer makes them queue in
+        %% the socket NIF (EAGAIN, select, retry), which cut the rate of
+        %% 10 concurrent callers by more than half (BENCHMARKS.md). The
+        %% kernel caps this at net.core.wmem_max; best effort.
+        _ = socket:setopt(Sock, {socket, sndbuf}, ?SIDE_SNDBUF),
         case socket:connect(Sock, #{family => local, path => Path}) of
             ok -> ok;
             {error, Why} -> _ = socket:close(Sock), throw({side_channel, Why})
