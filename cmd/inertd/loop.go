@@ -182,6 +182,9 @@ func (d *daemon) wait(msec int) (int, error) {
 			if n, err := d.ps.Wait(d.events, 0); n > 0 || err != nil {
 				return n, err
 			}
+			// Let a thread of the VM have this CPU if it is waiting for
+			// one: right after a frame, the VM's threads need both.
+			yieldCPU()
 		}
 	}
 	return d.ps.Wait(d.events, msec)
