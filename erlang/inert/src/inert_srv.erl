@@ -297,7 +297,7 @@ entry({failed, Pid, Ref, FD, Why}, #st{tab = Tab} = St) ->
         [{_, Pid, Mode, fdset, Ref} = Rec] ->
             Failed = {FD, Pid, Mode, {error, Reason}, Ref},
             case ets:select_replace(Tab, [{Rec, [], [{const, Failed}]}]) of
-                1 -> _ = [Pid ! {Tag, self(), FD} || Tag <- tags(Mode)];
+                1 -> lists:foreach(fun(Tag) -> Pid ! {Tag, self(), FD} end, tags(Mode));
                 0 -> ok
             end;
         _ ->
