@@ -24,7 +24,7 @@ inertd: deps
 build: inertd
 	cd $(APP) && $(REBAR) compile
 
-test: deps lint test-go fuzz cross test-erlang dialyzer
+test: deps lint test-go fuzz cross test-erlang dialyzer bench-smoke
 	@echo "make test: all checks passed"
 
 lint:
@@ -88,10 +88,9 @@ clean:
 # minutes. Writes bench/out/results.json, bench/wake-latency.png and the
 # table in BENCHMARKS.md.
 bench: build
-	@sh bench/install-bench-deps.sh
 	sh bench/run.sh full
 
 # The same harness with tiny counts (< 60 s): checks it runs, not speed.
+# Part of `make test`.
 bench-smoke: build
-	@sh bench/install-bench-deps.sh
 	sh bench/run.sh smoke

@@ -1,12 +1,14 @@
 #!/bin/sh
-# Installs what `make test` and `make demo` need and a fresh Debian machine
-# lacks: Erlang/OTP (erl, erlc, common_test, dialyzer) and rebar3 from
-# Debian's packages, and the Go modules of go.mod. Idempotent.
+# Installs what `make test`, `make demo` and `make bench` need and a fresh
+# Debian machine lacks: Erlang/OTP (erl, erlc, common_test, dialyzer),
+# rebar3 and gnuplot (the benchmarks' plot) from Debian's packages, and the
+# Go modules of go.mod. Idempotent.
 set -eu
 
 need=""
 command -v erl >/dev/null 2>&1 || need="$need erlang-nox erlang-dev erlang-common-test erlang-dialyzer"
 command -v rebar3 >/dev/null 2>&1 || need="$need rebar3"
+command -v gnuplot >/dev/null 2>&1 || need="$need gnuplot-nox"
 if [ -n "$need" ]; then
     if [ "$(id -u)" -ne 0 ]; then
         if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
