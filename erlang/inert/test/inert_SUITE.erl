@@ -17,6 +17,7 @@
     second_fdset_by_same_caller_replaces_mode/1,
     read_write_delivers_both_messages/1,
     fdset_by_another_process_is_ebusy/1,
+    racing_fdsets_have_exactly_one_winner_and_inertd_agrees/1,
     fdclr_by_any_process_unlocks/1,
     lock_is_released_after_delivery/1,
     dead_owner_never_holds_the_lock/1,
@@ -50,6 +51,7 @@ all() ->
         second_fdset_by_same_caller_replaces_mode,
         read_write_delivers_both_messages,
         fdset_by_another_process_is_ebusy,
+        racing_fdsets_have_exactly_one_winner_and_inertd_agrees,
         fdclr_by_any_process_unlocks,
         lock_is_released_after_delivery,
         dead_owner_never_holds_the_lock,
@@ -136,6 +138,31 @@ read_write_delivers_both_messages(_Config) ->
 %%--------------------------------------------------------------------
 %% SPEC §2: ownership
 %%--------------------------------------------------------------------
+
+racing_fdsets_have_exactly_one_winner_and_inertd_agrees(_Config) ->
+    %% Ownership is decided in the VM without asking inertd. Twenty
+    %% processes arm the same idle fd at once, fifty times: each time
+    %% exactly one gets ok, the others ebusy, and inertd holds the
+    %% interest for that one process. Then an fdclr frees it for the next
+    %% round.
+    {Rx, FD, Tx} = udp_pair(),
+    Self = self(),
+    Racers = [spawn_link(fun() -> racer(Self, FD) end) || _ <- lists:seq(1, 20)],
+    [begin
+         [R ! go || R <- Racers],
+         Results = [receive {R, Res} -> {R, Res} end || R <- Racers],
+         [Winner] = [R || {R, ok} <- Results],
+         19 = length([R || {R, {error, ebusy}} <- Results]),
+         [#{owner := Winner, mode := read}] = armed_entries(FD),
+         ok = inert:fdclr(FD)
+     end || _ <- lists:seq(1, 50)],
+    [begin unlink(R), exit(R, kill) end || R <- Racers],
+    #{armed := []} = inert:info(),
+    close_all([Rx, Tx]).
+
+racer(Parent, FD) ->
+    receive go -> Parent ! {self(), inert:fdset(FD)} end,
+    racer(Parent, FD).
 
 fdset_by_another_process_is_ebusy(_Config) ->
     {Rx, FD, Tx} = udp_pair(),
