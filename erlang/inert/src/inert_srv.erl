@@ -22,10 +22,11 @@
 
 -export([start_link/1, start_link/2, lookup/1, table/1, await_restart/2, cancel/3,
          status/1, info_keys/0, errnos/0]).
+-export([new_table/0, delivered/5]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -ifdef(TEST).
--export([minus/2, handover_of/1, delivered/5]).
+-export([minus/2, handover_of/1]).
 -endif.
 
 -define(PROTOCOL_VERSION, 2).
@@ -162,7 +163,7 @@ init(Owner0) ->
         service -> self();
         Pid -> Pid
     end,
-    Tab = ets:new(?MODULE, [set, public, {write_concurrency, true}, {read_concurrency, true}]),
+    Tab = new_table(),
     persistent_term:put({?MODULE, table, self()}, Tab),
     case spawn_inertd(#st{owner = Owner, exe = inertd_path(), tab = Tab}) of
         {ok, St} ->
@@ -280,8 +281,9 @@ entry({inert_write, Pid, FD, Ref}, #st{tab = Tab} = St) ->
     delivered(Tab, FD, Pid, write, Ref),
     Pid ! {inert_write, self(), FD},
     St;
-entry({polled, Pid, Ref, FD, Dir}, #st{tab = Tab, cancelled = Cancelled} = St) ->
-    _ = ets:select_delete(Tab, [{{FD, Pid, '_', poll, Ref}, [], [true]}]),
+entry({polled, Pid, Ref, _FD, Dir}, #st{cancelled = Cancelled} = St) ->
+    %% The poll's record is the caller's to drop: it does when its poll
+    %% returns, however it returns (prim_inert).
     _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {ok, Dir}}),
     St;
 entry({failed, Pid, Ref, FD, Why}, #st{tab = Tab} = St) ->
@@ -422,8 +424,16 @@ ack(#st{frames = N, port = Port} = St) when (N + 1) rem ?ACK_EVERY =:= 0 ->
 ack(#st{frames = N} = St) ->
     St#st{frames = N + 1}.
 
-%% An event of the interest Ref on FD: its record loses Dir, and goes when
-%% nothing is left, unless the caller has re-armed FD since (another Ref).
+%% @private The ownership table: written by every caller (claims) and by
+%% the service. Exported for bench/bench_srv_cost.erl.
+-spec new_table() -> ets:tid().
+new_table() ->
+    ets:new(?MODULE, [set, public, {write_concurrency, true}, {read_concurrency, true}]).
+
+%% @private An event of the interest Ref on FD: its record loses Dir, and
+%% goes when nothing is left, unless the caller has re-armed FD since
+%% (another Ref). Exported for bench/bench_srv_cost.erl.
+-spec delivered(ets:tid(), non_neg_integer(), pid(), read | write, integer()) -> boolean().
 delivered(Tab, FD, Pid, Dir, Ref) ->
     case ets:lookup(Tab, FD) of
         [{_, Pid, Mode, fdset, Ref} = Rec] -> narrow(Tab, Rec, minus(Mode, Dir));

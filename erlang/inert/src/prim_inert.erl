@@ -243,7 +243,7 @@ poll_claim(Srv, Tab, FD, Mode, Deadline) ->
                 {ok, Old, Dead} ->
                     case send_request(Sock, list_to_tuple([poll, self(), Ref, FD, Mode | Dead]), FD) of
                         ok ->
-                            Again = fun() -> poll_claim(Srv, inert_srv:table(Srv), FD, Mode, Deadline) end,
+                            Again = fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end,
                             Reply = wait(Srv, FD, Deadline, Port, Ref, Again),
                             _ = catch ets:delete_object(Tab, Rec),
                             poll_reply(Reply);

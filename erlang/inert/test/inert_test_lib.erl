@@ -105,17 +105,14 @@ daemon_fds() ->
     daemon_fds(OsPid).
 
 daemon_fds(OsPid) ->
-    Dir = "/proc/" ++ integer_to_list(OsPid) ++ "/fd",
-    {ok, Names} = file:list_dir(Dir),
-    length([N || N <- Names,
-                 case file:read_link(filename:join(Dir, N)) of
-                     {ok, "socket:" ++ _} -> true;
-                     _ -> false
-                 end]).
+    sockets_in("/proc/" ++ integer_to_list(OsPid) ++ "/fd").
 
 %% Number of sockets the VM holds (its own /proc/self/fd).
 vm_sockets() ->
-    Dir = "/proc/self/fd",
+    sockets_in("/proc/self/fd").
+
+%% Number of sockets among the fds listed in Dir, a /proc/PID/fd.
+sockets_in(Dir) ->
     {ok, Names} = file:list_dir(Dir),
     length([N || N <- Names,
                  case file:read_link(filename:join(Dir, N)) of
