@@ -32,8 +32,11 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	go vet ./...
 
+# inertd's tests run once more on epoll, the fallback where the kernel has
+# no usable io_uring (auto picks io_uring when it can).
 test-go:
 	go test -race -count=1 ./...
+	INERTD_TEST_POLLER=epoll go test -race -count=1 ./cmd/inertd/
 
 # Every decoder, fuzzed for FUZZTIME each from the kept corpus
 # (protocol/testdata/fuzz and the golden frames). `make fuzz FUZZTIME=1000000x`

@@ -50,6 +50,12 @@ type Files interface {
 	Close(fd int) error
 }
 
+// Flusher is implemented by Files whose Close only queues the close (the
+// io_uring poller): Flush carries out what is queued.
+type Flusher interface {
+	Flush() error
+}
+
 // Out receives the driver's answers, one method per entry of PROTOCOL.md.
 // *protocol.Batch implements it.
 type Out interface {
@@ -118,12 +124,18 @@ type Driver struct {
 
 	sockets Sockets // open; nil until PassFDs
 	courier Courier // dup, open; nil until PassFDs
+	poller  string  // the kernel interface's name, for info
 }
+
+// SetPollerName names the kernel interface in info answers ("epoll",
+// "io_uring", "kqueue").
+func (d *Driver) SetPollerName(name string) { d.poller = name }
 
 // New returns a driver that arms fds in ps, manages them with files and
 // writes its entries to out.
 func New(ps Poller, files Files, out Out, log Logger) *Driver {
 	return &Driver{
+		poller:  "unknown",
 		ps:      ps,
 		files:   files,
 		log:     log,
@@ -329,6 +341,10 @@ func (d *Driver) arm(req *protocol.Request, fds []int) {
 	}
 	if err := d.ps.Add(fd, events(req.Mode)); err != nil {
 		d.closeFD(fd)
+		if errors.Is(err, unix.EPERM) {
+			d.alwaysReady(req)
+			return
+		}
 		d.fail(req, errnoName(err))
 		return
 	}
@@ -338,6 +354,37 @@ func (d *Driver) arm(req *protocol.Request, fds []int) {
 	it.owner = d.hold(req.Pid)
 	d.byVM[it.vmfd] = it
 	d.byFD[it.fd] = it
+}
+
+// alwaysReady answers the arming of an fd that epoll refuses because the
+// file cannot be waited on (a regular file, a directory, /dev/null): it is
+// ready now and always, as poll(2) and io_uring report it, so the events
+// are produced at once and nothing stays armed.
+func (d *Driver) alwaysReady(req *protocol.Request) {
+	d.report(req.Op == protocol.OpPoll, req.Pid, req.Ref, req.FD, req.Mode)
+}
+
+// report writes the entries of the directions that fired: one polled
+// entry for a poll, else an event per direction.
+func (d *Driver) report(poll bool, pid, ref []byte, vmfd int64, fired protocol.Mode) {
+	d.cnt.Events++
+	if poll {
+		dir := protocol.ModeRead
+		if fired&protocol.ModeRead == 0 {
+			dir = protocol.ModeWrite
+		}
+		d.out.Polled(pid, ref, vmfd, dir)
+		return
+	}
+	if fired&protocol.ModeRead != 0 {
+		d.out.Event(protocol.ModeRead, pid, vmfd, ref)
+	}
+	if fired&protocol.ModeWrite != 0 {
+		if fired == protocol.ModeRW {
+			d.cnt.Events++
+		}
+		d.out.Event(protocol.ModeWrite, pid, vmfd, ref)
+	}
 }
 
 // fdclr removes directions from an interest, whoever armed it. The fd
@@ -400,24 +447,10 @@ func (d *Driver) Ready(ev pollset.Event) {
 		}
 		return
 	}
-	d.cnt.Events++
+	d.report(it.poll, it.owner.pid, it.ref, it.vmfd, fired)
 	if it.poll {
-		dir := protocol.ModeRead
-		if fired&protocol.ModeRead == 0 {
-			dir = protocol.ModeWrite
-		}
-		d.out.Polled(it.owner.pid, it.ref, it.vmfd, dir)
 		d.retire(it)
 		return
-	}
-	if fired&protocol.ModeRead != 0 {
-		d.out.Event(protocol.ModeRead, it.owner.pid, it.vmfd, it.ref)
-	}
-	if fired&protocol.ModeWrite != 0 {
-		if fired == protocol.ModeRW {
-			d.cnt.Events++
-		}
-		d.out.Event(protocol.ModeWrite, it.owner.pid, it.vmfd, it.ref)
 	}
 	it.mode &^= fired
 	if it.mode == protocol.ModeNone {

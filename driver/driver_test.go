@@ -648,13 +648,26 @@ func TestRejectedFdsetIsAFailedEntryWithItsFD(t *testing.T) {
 	r.expect("failed P1 R1 7 emfile", "error P1 R1 emfile", "error P1 R1 emfile")
 }
 
-func TestPollerRefusalIsAFailedEntryForFdsetAndAnErrorForPoll(t *testing.T) {
+// epoll refuses (EPERM) files it cannot wait on; poll(2) and io_uring
+// report them ready, and so does the driver, at once, keeping nothing.
+func TestFileThePollerRefusesIsReadyAtOnceInEveryDirectionAsked(t *testing.T) {
 	r := newRig(t)
-	r.ps.refuse[r.files.next+1] = true // the next duplicate: a regular file
+	for _, fd := range []int{r.files.next + 1, r.files.next + 2, r.files.next + 3, r.files.next + 4} {
+		r.ps.refuse[fd] = true // the next duplicates: regular files
+	}
 	r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
-	r.ps.refuse[r.files.next+1] = true
-	r.req(protocol.OpPoll, "P1", "R2", 8, protocol.ModeRead, 2)
-	r.expect("failed P1 R1 7 eperm", "error P1 R2 eperm")
+	r.fdset("P1", "R2", 8, protocol.ModeRW, 2)
+	r.req(protocol.OpPoll, "P1", "R3", 9, protocol.ModeWrite, 3)
+	r.req(protocol.OpPoll, "P1", "R4", 10, protocol.ModeRW, 4)
+	r.expect("inert_read P1 7 R1", "inert_read P1 8 R2", "inert_write P1 8 R2", "polled P1 R3 9 write", "polled P1 R4 10 read")
+	for fd, open := range r.files.open {
+		if open {
+			t.Errorf("duplicate %d left open", fd)
+		}
+	}
+	if r.d.Armed() != 0 || r.d.Reaping() != 0 {
+		t.Fatalf("after always-ready fds: armed %d, reaping %d; want 0, 0", r.d.Armed(), r.d.Reaping())
+	}
 }
 
 func TestFailedRearmOfTheSameFileReleasesAndNamesTheFD(t *testing.T) {

@@ -15,15 +15,22 @@ import (
 // fds_sent + armed holds in every answer.
 func (d *Driver) info(req *protocol.Request) {
 	d.Reap()
+	if f, ok := d.files.(Flusher); ok {
+		if err := f.Flush(); err != nil {
+			d.log.Printf("info: flush the queued closes: %v", err)
+		}
+	}
 	vmfds := make([]int64, 0, len(d.byVM))
 	for fd := range d.byVM {
 		vmfds = append(vmfds, fd)
 	}
 	sort.Slice(vmfds, func(i, j int) bool { return vmfds[i] < vmfds[j] })
 
-	b := protocol.AppendMapHeader(nil, 5)
+	b := protocol.AppendMapHeader(nil, 6)
 	b = protocol.AppendAtom(b, "version")
 	b = protocol.AppendInt(b, Version)
+	b = protocol.AppendAtom(b, "poller")
+	b = protocol.AppendAtom(b, d.poller)
 	b = protocol.AppendAtom(b, "os_pid")
 	b = protocol.AppendInt(b, int64(os.Getpid()))
 	b = protocol.AppendAtom(b, "owner")

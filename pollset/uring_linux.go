@@ -338,6 +338,15 @@ func (u *Uring) get() (*sqe, error) {
 	return s, nil
 }
 
+// Submit hands what is queued to the kernel now, without waiting.
+func (u *Uring) Submit() error {
+	if u.queued == 0 {
+		return nil
+	}
+	_, err := u.enter(0, 0, nil)
+	return err
+}
+
 // enter submits what is queued and, with flags, waits. EINTR and ETIME
 // (a wait that was interrupted or timed out) are not errors.
 func (u *Uring) enter(minComplete, flags uint32, ts *unix.Timespec) (int, error) {

@@ -35,6 +35,7 @@ type config struct {
 	acceptTimeout time.Duration
 	verbose       bool
 	spin          time.Duration // poll without blocking this long before sleeping
+	poller        string        // -poller: one of pollers
 }
 
 // daemon is the single event loop: stdin, the side channel and every armed
@@ -119,10 +120,16 @@ func (d *daemon) serve() error {
 	if bindService {
 		d.log.Print("keeping CAP_NET_BIND_SERVICE (permitted, not effective) for open")
 	}
-	if d.ps, err = pollset.Open(); err != nil {
+	ps, files, name, note, err := openPoller(d.cfg.poller)
+	if err != nil {
 		return err
 	}
-	d.drv = driver.New(d.ps, osFiles{}, &d.out, d.log)
+	if note != "" {
+		d.log.Print(note)
+	}
+	d.ps = ps
+	d.drv = driver.New(d.ps, files, &d.out, d.log)
+	d.drv.SetPollerName(name)
 	d.drv.PassFDs(osSockets{}, d)
 	if d.ln, err = protocol.ListenTemp(); err != nil {
 		return err

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -34,12 +36,13 @@ func main() {
 	acceptTimeout := flag.Duration("accept-timeout", 10*time.Second, "how long to wait for the VM to connect the side channel")
 	verbose := flag.Bool("v", false, "log every request and event batch to stderr")
 	spin := flag.Duration("spin", defaultSpin, "after activity, poll without blocking this long before sleeping (0: never; at most 10ms)")
+	poller := flag.String("poller", pollers[0], "kernel readiness interface: "+strings.Join(pollers, ", ")+" (auto: io_uring where the kernel allows it, else epoll)")
 	flag.Parse()
 
 	logger := log.New(os.Stderr, fmt.Sprintf("inertd[%d]: ", os.Getpid()), log.LstdFlags|log.Lmicroseconds)
-	if *vmPID <= 0 || flag.NArg() != 0 || *spin < 0 || *spin > maxSpin {
-		logger.Print("usage: inertd -vm-pid PID [-accept-timeout D] [-spin D] [-v]")
+	if *vmPID <= 0 || flag.NArg() != 0 || *spin < 0 || *spin > maxSpin || !slices.Contains(pollers, *poller) {
+		logger.Print("usage: inertd -vm-pid PID [-accept-timeout D] [-spin D] [-poller " + strings.Join(pollers, "|") + "] [-v]")
 		os.Exit(64)
 	}
-	os.Exit(run(config{vmPID: *vmPID, acceptTimeout: *acceptTimeout, verbose: *verbose, spin: *spin}, logger))
+	os.Exit(run(config{vmPID: *vmPID, acceptTimeout: *acceptTimeout, verbose: *verbose, spin: *spin, poller: *poller}, logger))
 }

@@ -125,7 +125,8 @@ status(Srv) ->
 info_keys() ->
     [version, os_pid, owner, armed, counters, requests, events, errors,
      fds_received, fds_closed, dropped, frames, goroutines, heap_bytes,
-     sys_bytes, fds_opened, fds_sent, fdset, poll, none].
+     sys_bytes, fds_opened, fds_sent, fdset, poll, none, poller, io_uring,
+     epoll, kqueue].
 
 %% @doc The errno atoms inertd may answer with (the names of x/sys/unix's
 %% Linux errno table, lowercased), in the atom table once this module is
@@ -468,7 +469,7 @@ monitor_caller(Pid, #st{mons = Mons} = St) ->
 spawn_inertd(#st{exe = Exe, owner = Owner} = St) ->
     try
         Port = open_port({spawn_executable, Exe},
-                         [{args, ["-vm-pid", os:getpid()]}, {packet, 4},
+                         [{args, ["-vm-pid", os:getpid(), "-poller", poller()]}, {packet, 4},
                           binary, exit_status, use_stdio]),
         {OsPid, Path} = await_ready(Port),
         {ok, Sock} = socket:open(local, seqpacket, default),
@@ -585,6 +586,11 @@ port_close_quiet(Port) ->
     catch
         error:badarg -> true
     end.
+
+%% The -poller of inertd: the application's `poller' (auto, io_uring,
+%% epoll); inertd refuses a value it does not know, and the start fails.
+poller() ->
+    atom_to_list(application:get_env(inert, poller, auto)).
 
 %% priv/inertd of the application; $INERTD overrides it.
 inertd_path() ->
