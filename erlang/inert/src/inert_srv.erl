@@ -288,8 +288,8 @@ entry({polled, Pid, Ref, _FD, Dir}, #st{cancelled = Cancelled} = St) ->
     _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {ok, Dir}}),
     St;
 entry({failed, Pid, Ref, FD, Why}, #st{tab = Tab} = St) ->
-    %% An fdset inertd could not arm (eperm for a regular file, emfile,
-    %% ...): report it ready, as poll(2) does, and keep the reason for
+    %% An fdset inertd could not arm (emfile, ...): report it ready,
+    %% as poll(2) reports an fd it cannot wait on, and keep the reason for
     %% the caller's next call on FD. Unless the caller has re-armed or
     %% cleared FD since: then this answer is out of date.
     Reason = case Why of

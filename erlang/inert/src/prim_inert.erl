@@ -13,10 +13,11 @@
 %% `fdset' does not wait for inertd. Who holds which fd is decided in the
 %% VM, in the service's ownership table (see `inert_srv'): the caller
 %% claims the fd there atomically (`ebusy' if a live process holds it),
-%% sends the request and returns. An interest inertd then cannot arm (a
-%% regular file, inertd out of fds) is reported ready at once, as poll(2)
-%% reports an fd it cannot wait on, and the caller's next `fdset' or
-%% `poll' of that fd returns the reason (`{error, eperm}', ...).
+%% sends the request and returns. An interest inertd then cannot arm
+%% (inertd out of fds, ...) is reported ready at once, and the caller's
+%% next `fdset' or `poll' of that fd returns the reason (`{error,
+%% emfile}', ...). An fd that cannot be waited on (a regular file) is
+%% not a failure: inertd reports it ready, as poll(2) does.
 -module(prim_inert).
 
 -export([start/0, stop/1]).
