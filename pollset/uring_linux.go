@@ -64,9 +64,8 @@ type Uring struct {
 // entry is the state of one fd number.
 type entry struct {
 	ud      uint64 // user_data of the fd's current poll; 0: not added
-	ev      Events
-	pending bool // the poll is in the kernel (or queued), not yet reported
-	watch   bool // Watch: re-armed after each report
+	pending bool   // the poll is in the kernel (or queued), not yet reported
+	watch   bool   // Watch: re-armed after each report
 }
 
 // io_uring ABI (include/uapi/linux/io_uring.h).
@@ -306,7 +305,7 @@ func (u *Uring) poll(fd int, ev Events, watch bool) error {
 		u.seq = 1 // user_data 0 means "not added"
 	}
 	e := u.slot(fd)
-	*e = entry{ud: userData(u.seq, fd), ev: ev, pending: true, watch: watch}
+	*e = entry{ud: userData(u.seq, fd), pending: true, watch: watch}
 	s.opcode, s.fd, s.opFlags, s.userData = opPollAdd, int32(fd), pollMask(ev), e.ud
 	return nil
 }

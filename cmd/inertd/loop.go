@@ -173,8 +173,9 @@ func (d *daemon) serve() error {
 		if err := d.flush(); err != nil {
 			return err
 		}
-		// The frame is out: now the syscalls of the interests it
-		// delivered (epoll_ctl DEL, close), while the VM works.
+		// The frame is out: now the release of the interests it
+		// delivered (epoll: DEL and close syscalls, while the VM works;
+		// io_uring: closes queued for the next wait).
 		d.drv.Reap()
 	}
 }
