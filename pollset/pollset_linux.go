@@ -53,14 +53,22 @@ func (p *Epoll) arm(op, fd int, ev Events) error {
 	if !ev.valid() {
 		return os.NewSyscallError("epoll_ctl", unix.EINVAL)
 	}
-	e := unix.EpollEvent{Events: unix.EPOLLONESHOT, Fd: int32(fd)}
+	e := unix.EpollEvent{Events: unix.EPOLLONESHOT | interestBits(ev), Fd: int32(fd)}
+	return p.ctl(op, fd, &e)
+}
+
+// interestBits are the event bits an interest in ev asks for. epoll's
+// EPOLLIN, EPOLLOUT, ... are poll(2)'s POLLIN, POLLOUT, ...: Uring's polls
+// use the same bits.
+func interestBits(ev Events) uint32 {
+	var bits uint32
 	if ev&Read != 0 {
-		e.Events |= unix.EPOLLIN | unix.EPOLLRDHUP
+		bits |= unix.EPOLLIN | unix.EPOLLRDHUP
 	}
 	if ev&Write != 0 {
-		e.Events |= unix.EPOLLOUT
+		bits |= unix.EPOLLOUT
 	}
-	return p.ctl(op, fd, &e)
+	return bits
 }
 
 // Del removes fd, armed or not; ENOENT if it was never added.
@@ -104,7 +112,7 @@ func (p *Epoll) Wait(buf []Event, msec int) (int, error) {
 	return n, nil
 }
 
-// events maps epoll's event bits to directions.
+// events maps epoll's (and so poll's) event bits to directions.
 func events(bits uint32) Events {
 	var ev Events
 	if bits&(unix.EPOLLIN|unix.EPOLLRDHUP) != 0 {

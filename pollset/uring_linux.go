@@ -429,7 +429,7 @@ func (u *Uring) reap(buf []Event) int {
 		e.pending = false
 		ev := Read | Write // the poll failed: let the caller find out how
 		if res >= 0 {
-			ev = pollEvents(uint32(res))
+			ev = events(uint32(res))
 		}
 		buf[n] = Event{FD: int32(fd), Events: ev}
 		n++
@@ -441,31 +441,9 @@ func (u *Uring) reap(buf []Event) int {
 	return n
 }
 
-// pollMask is what a poll asks for: the same directions as Epoll.arm.
+// pollMask is what a poll asks for: the same bits as an epoll interest.
 func pollMask(ev Events) uint32 {
-	var m uint32
-	if ev&Read != 0 {
-		m |= unix.POLLIN | unix.POLLRDHUP
-	}
-	if ev&Write != 0 {
-		m |= unix.POLLOUT
-	}
-	return swapIfBigEndian(m)
-}
-
-// pollEvents maps a poll result to directions, as events does for epoll.
-func pollEvents(m uint32) Events {
-	var ev Events
-	if m&(unix.POLLIN|unix.POLLRDHUP) != 0 {
-		ev |= Read
-	}
-	if m&unix.POLLOUT != 0 {
-		ev |= Write
-	}
-	if m&(unix.POLLERR|unix.POLLHUP) != 0 {
-		ev |= Read | Write
-	}
-	return ev
+	return swapIfBigEndian(interestBits(ev))
 }
 
 // swapIfBigEndian: the kernel reads poll32_events with its 16-bit halves
