@@ -670,6 +670,31 @@ func TestFileThePollerRefusesIsReadyAtOnceInEveryDirectionAsked(t *testing.T) {
 	}
 }
 
+// queuedFiles is fakeFiles whose closes wait for Flush, as ringFiles'
+// wait for the next io_uring_enter.
+type queuedFiles struct{ *fakeFiles }
+
+func (q queuedFiles) Flush() error {
+	q.j.add("flush")
+	return nil
+}
+
+// With closes that only queue (io_uring), info carries them out before it
+// answers: a VM that reads inertd's fds after the answer finds them shut.
+func TestInfoFlushesQueuedClosesBeforeItAnswers(t *testing.T) {
+	r := newRig(t)
+	r.d = New(r.ps, queuedFiles{r.files}, r.out, testLog{t})
+	fd := r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
+	r.d.Ready(pollset.Event{FD: int32(fd), Events: pollset.Read})
+	r.j.log = nil
+	r.d.Handle(&protocol.Request{Op: protocol.OpInfo, Pid: []byte("P9"), Ref: []byte("R9")}, nil)
+	want := []string{fmt.Sprintf("del %d", fd), fmt.Sprintf("close %d", fd), "flush", "entry reply P9 R9"}
+	if !reflect.DeepEqual(r.j.log, want) {
+		t.Fatalf("info did %q, want %q", r.j.log, want)
+	}
+	r.out.got = nil
+}
+
 func TestFailedRearmOfTheSameFileReleasesAndNamesTheFD(t *testing.T) {
 	r := newRig(t)
 	fd := r.fdset("P1", "R1", 7, protocol.ModeRead, 1)
