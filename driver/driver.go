@@ -342,7 +342,10 @@ func (d *Driver) arm(req *protocol.Request, fds []int) {
 	if err := d.ps.Add(fd, events(req.Mode)); err != nil {
 		d.closeFD(fd)
 		if errors.Is(err, unix.EPERM) {
-			d.alwaysReady(req)
+			// epoll refuses a file it cannot wait on (a regular file, a
+			// directory, /dev/null): it is ready now and always, as
+			// poll(2) and io_uring report it. Nothing stays armed.
+			d.report(req.Op == protocol.OpPoll, req.Pid, req.Ref, req.FD, req.Mode)
 			return
 		}
 		d.fail(req, errnoName(err))
@@ -354,14 +357,6 @@ func (d *Driver) arm(req *protocol.Request, fds []int) {
 	it.owner = d.hold(req.Pid)
 	d.byVM[it.vmfd] = it
 	d.byFD[it.fd] = it
-}
-
-// alwaysReady answers the arming of an fd that epoll refuses because the
-// file cannot be waited on (a regular file, a directory, /dev/null): it is
-// ready now and always, as poll(2) and io_uring report it, so the events
-// are produced at once and nothing stays armed.
-func (d *Driver) alwaysReady(req *protocol.Request) {
-	d.report(req.Op == protocol.OpPoll, req.Pid, req.Ref, req.FD, req.Mode)
 }
 
 // report writes the entries of the directions that fired: one polled

@@ -78,18 +78,7 @@ func BenchmarkReleaseSyscallEntry(b *testing.B) {
 //	go test -run XXX -bench FanIn -benchtime 20x ./pollset/
 func BenchmarkFanIn(b *testing.B) {
 	const n = 10000
-	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Max < n+100 {
-		b.Skipf("RLIMIT_NOFILE too low for %d fds", n)
-	}
-	if lim.Cur < n+100 {
-		raised := lim
-		raised.Cur = lim.Max
-		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &raised); err != nil {
-			b.Fatal(err)
-		}
-		defer unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
-	}
+	raiseNoFile(b, n)
 	for _, impl := range []struct {
 		name string
 		open func() (Poller, error)

@@ -222,8 +222,7 @@ func setup(entries uint32, p *uringParams) (int, error) {
 	if errno != 0 {
 		return -1, errno
 	}
-	unix.CloseOnExec(int(fd)) // io_uring fds are close-on-exec since 5.1; make sure
-	return int(fd), nil
+	return int(fd), nil // close-on-exec: io_uring_setup always sets it
 }
 
 // Add queues a one-shot poll of fd for ev. EEXIST if fd was added and not
@@ -323,7 +322,7 @@ func (u *Uring) remove(ud uint64) error {
 // queue is submitted first.
 func (u *Uring) get() (*sqe, error) {
 	if u.sqFull() {
-		if _, err := u.enter(0, 0, nil); err != nil {
+		if err := u.Submit(); err != nil {
 			return nil, err
 		}
 		if u.sqFull() {
@@ -342,13 +341,12 @@ func (u *Uring) Submit() error {
 	if u.queued == 0 {
 		return nil
 	}
-	_, err := u.enter(0, 0, nil)
-	return err
+	return u.enter(0, 0, nil)
 }
 
 // enter submits what is queued and, with flags, waits. EINTR and ETIME
 // (a wait that was interrupted or timed out) are not errors.
-func (u *Uring) enter(minComplete, flags uint32, ts *unix.Timespec) (int, error) {
+func (u *Uring) enter(minComplete, flags uint32, ts *unix.Timespec) error {
 	atomic.StoreUint32(u.sqTail, u.tail)
 	var arg unsafe.Pointer
 	var argSize uintptr
@@ -363,12 +361,12 @@ func (u *Uring) enter(minComplete, flags uint32, ts *unix.Timespec) (int, error)
 	}
 	switch errno {
 	case 0, unix.EINTR, unix.ETIME:
-		return int(n), nil
+		return nil
 	case unix.EBUSY, unix.EAGAIN:
 		// Completions the kernel could not post yet: reaping makes room.
-		return 0, nil
+		return nil
 	}
-	return 0, os.NewSyscallError("io_uring_enter", errno)
+	return os.NewSyscallError("io_uring_enter", errno)
 }
 
 // Wait reports ready fds: first what is already in the completion ring,
@@ -393,16 +391,16 @@ func (u *Uring) Wait(buf []Event, msec int) (int, error) {
 	case n > 0 && u.queued == 0:
 		return n, nil
 	case n > 0 || msec == 0:
-		if _, err := u.enter(0, enterGetEvents, nil); err != nil {
+		if err := u.enter(0, enterGetEvents, nil); err != nil {
 			return n, err
 		}
 	case msec < 0:
-		if _, err := u.enter(1, enterGetEvents, nil); err != nil {
+		if err := u.enter(1, enterGetEvents, nil); err != nil {
 			return 0, err
 		}
 	default:
 		u.ts = unix.NsecToTimespec(int64(msec) * 1e6)
-		if _, err := u.enter(1, enterGetEvents, &u.ts); err != nil {
+		if err := u.enter(1, enterGetEvents, &u.ts); err != nil {
 			return 0, err
 		}
 	}
@@ -410,7 +408,8 @@ func (u *Uring) Wait(buf []Event, msec int) (int, error) {
 }
 
 // reap turns completions into Events, dropping those of polls that were
-// deleted or replaced since, and re-queues the polls of watched fds.
+// deleted or replaced since, and notes the watched fds it reports for the
+// next Wait to poll again.
 func (u *Uring) reap(buf []Event) int {
 	head := atomic.LoadUint32(u.cqHead)
 	tail := atomic.LoadUint32(u.cqTail)

@@ -192,17 +192,7 @@ func TestUringCloseFDLetsThePeerSeeEOF(t *testing.T) {
 // kernel and all reported, each once.
 func TestUringReportsMoreEventsThanTheRingHolds(t *testing.T) {
 	const n = 17000
-	var lim unix.Rlimit
-	check(t, "getrlimit", unix.Getrlimit(unix.RLIMIT_NOFILE, &lim))
-	if lim.Max < n+200 {
-		t.Skipf("hard RLIMIT_NOFILE %d is too low for %d fds", lim.Max, n)
-	}
-	if lim.Cur < n+200 {
-		raised := lim
-		raised.Cur = lim.Max
-		check(t, "setrlimit", unix.Setrlimit(unix.RLIMIT_NOFILE, &raised))
-		t.Cleanup(func() { unix.Setrlimit(unix.RLIMIT_NOFILE, &lim) })
-	}
+	pollset.RaiseNoFile(t, n)
 	useUring(t)
 	p, fds := open(t), socketPair(t)
 	armed := make(map[int32]bool, n)

@@ -428,7 +428,7 @@ ack(#st{frames = N} = St) ->
 %% @private The ownership table: written by every caller (claims) and by
 %% the service. Exported for bench/bench_srv_cost.erl. Writes outnumber
 %% reads (a claim inserts, an event deletes), so no read_concurrency: it
-%% made the update of each event 0.78 instead of 0.57 us (BENCHMARKS.md).
+%% made the update of each event 0.78 instead of 0.59 us (BENCHMARKS.md).
 -spec new_table() -> ets:tid().
 new_table() ->
     ets:new(?MODULE, [set, public, {write_concurrency, true}]).
