@@ -74,7 +74,8 @@ func BenchmarkBatchEvent(b *testing.B) {
 	gen := readGolden(b, "sname", "mv2", "gen")[1:]
 	var batch Batch
 	b.ReportAllocs()
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		if batch.Len() == 64 {
 			batch.Reset()
 		}

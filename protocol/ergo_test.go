@@ -240,7 +240,8 @@ func TestErgoEncodesGoldenPidsLikeOTP(t *testing.T) {
 func BenchmarkErgoDecodeFdset(b *testing.B) {
 	frame := readGolden(b, "sname", "mv2", "req_fdset_read")[1:]
 	b.ReportAllocs()
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		if _, _, err := etf.Decode(frame, nil, ergoDecodeOptions); err != nil {
 			b.Fatal(err)
 		}
@@ -251,7 +252,8 @@ func BenchmarkErgoEncodeEvent(b *testing.B) {
 	pid := ergoDecode(b, readGolden(b, "sname", "mv2", "pid"))
 	term := etf.Tuple{etf.Atom("inert_read"), pid, 7, 42}
 	b.ReportAllocs()
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		buf := lib.TakeBuffer()
 		if err := etf.Encode(term, buf, ergoEncodeOptions); err != nil {
 			b.Fatal(err)

@@ -146,7 +146,8 @@ func BenchmarkParseRequestFdset(b *testing.B) {
 	var r Request
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frame)))
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		if err := ParseRequest(frame, &r); err != nil {
 			b.Fatal(err)
 		}

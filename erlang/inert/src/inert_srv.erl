@@ -129,7 +129,8 @@ info_keys() ->
      epoll, kqueue].
 
 %% @doc The errno atoms inertd may answer with (the names of x/sys/unix's
-%% Linux errno table, lowercased), in the atom table once this module is
+%% Linux errno table, lowercased; 117 is euclean in the x/sys of go.mod,
+%% efscorrupted in newer ones), in the atom table once this module is
 %% loaded, for the same reason as `info_keys/0': an `open' can fail with
 %% any errno of socket, setsockopt, bind or listen (`eaddrnotavail', ...).
 -spec errnos() -> [atom(), ...].
@@ -149,7 +150,7 @@ errnos() ->
      eaddrnotavail, enetdown, enetunreach, enetreset, econnaborted,
      econnreset, enobufs, eisconn, enotconn, eshutdown, etoomanyrefs,
      etimedout, econnrefused, ehostdown, ehostunreach, ealready, einprogress,
-     estale, efscorrupted, enotnam, enavail, eisnam, eremoteio, edquot,
+     estale, euclean, efscorrupted, enotnam, enavail, eisnam, eremoteio, edquot,
      enomedium, emediumtype, ecanceled, enokey, ekeyexpired, ekeyrevoked,
      ekeyrejected, eownerdead, enotrecoverable, erfkill, ehwpoison, eftype].
 
