@@ -7,6 +7,11 @@ REBAR ?= rebar3
 APP    = erlang/inert
 GOOS_CROSS = darwin freebsd
 
+# The project's own builds make every Erlang compiler warning an error;
+# rebar.config does not, so a user's build of inert as a dependency is not
+# broken by the new warnings of a newer OTP.
+export ERL_COMPILER_OPTIONS = [warnings_as_errors]
+
 .PHONY: all deps build inertd test test-go test-erlang cross lint fuzz shell dialyzer clean
 .PHONY: demo fdpass
 
@@ -24,7 +29,7 @@ inertd: deps
 build: inertd
 	cd $(APP) && $(REBAR) compile
 
-test: deps lint test-go fuzz cross test-erlang dialyzer bench-smoke
+test: deps lint test-go test-go-oldest fuzz cross test-erlang dialyzer bench-smoke test-user-projects
 	@echo "make test: all checks passed"
 
 lint:
@@ -97,3 +102,26 @@ bench: build
 # Part of `make test`.
 bench-smoke: build
 	sh bench/run.sh smoke
+
+.PHONY: test-go-oldest package test-user-projects
+
+# The oldest Go inertd supports is the go line of go.mod; its toolchain
+# comes from the Go module proxy (scripts/install-deps.sh fetches it once,
+# then this runs offline).
+GO_OLDEST = go$(shell sed -n 's/^go //p' go.mod)
+test-go-oldest: deps
+	GOTOOLCHAIN=$(GO_OLDEST) go vet ./...
+	GOTOOLCHAIN=$(GO_OLDEST) go test -race -count=1 ./...
+
+# dist/inert-VSN.tar.gz: the source package of the committed HEAD (what a
+# hex package is made from): the application, and the Go sources of inertd
+# with their vendored modules in go-src/. Nothing built.
+package:
+	sh scripts/package.sh dist
+
+# Builds user projects that depend on inert in every supported form
+# (rebar3 git_subdir, _checkouts, the source package; mix git+sparse and
+# subdir; a relx release and a mix release) against a file:// clone of the
+# committed HEAD, offline, and checks that each starts inert.
+test-user-projects: deps
+	sh scripts/check-user-projects.sh
