@@ -53,6 +53,8 @@ passed=0
 skipped=0
 
 say() { echo "check-user-projects: $*"; }
+# logname NAME: the log file of a case.
+logname() { echo "$work/$(echo "$1" | tr -c 'a-zA-Z0-9\n' '-').log"; }
 pass() { passed=$((passed + 1)); say "ok: $1"; }
 fail() {
     failures=$((failures + 1))
@@ -178,20 +180,25 @@ EOF
 rebar_case() {
     name=$1 dir=$2
     shift 2
-    log=$work/$name.log
+    log=$(logname "$name")
     if ! (cd "$dir" && env "$@" rebar3 compile) >"$log" 2>&1; then
         fail "$name: rebar3 compile" "$log"
         return 1
     fi
-    run_check "$name" "$log" sh -c 'cd "$1" && exec erl -noshell \
-        -pa _build/default/lib/*/ebin _build/default/checkouts/*/ebin \
-        -eval "{ok, _} = application:ensure_all_started(r3app)"' sh "$dir"
+    # The code path rebar3 built (a git_subdir app is not in lib/*/ebin).
+    paths=$(cd "$dir" && QUIET=1 rebar3 path) || {
+        fail "$name: rebar3 path" "$log"
+        return 1
+    }
+    # shellcheck disable=SC2086 # paths is a list
+    run_check "$name" "$log" erl -noshell -pa $paths \
+        -eval "{ok, _} = application:ensure_all_started(r3app)"
 }
 
 p=$work/r3-git-subdir
 new_rebar_project "$p" "{inert, {git_subdir, \"$url\", {ref, \"$sha\"}, \"erlang/inert\"}}"
 if rebar_case "rebar3 git_subdir" "$p"; then
-    log=$work/relx.log
+    log=$(logname relx)
     if (cd "$p" && rebar3 release) >"$log" 2>&1 &&
         [ -x "$p/_build/default/rel/r3app/lib/inert-"*/priv/inertd ]; then
         run_check "relx release (priv/inertd in the release)" "$log" \
@@ -235,11 +242,12 @@ p=$work/r3-package-nothing
 new_rebar_project "$p" "inert"
 mkdir -p "$p/_checkouts"
 cp -R "$unpacked" "$p/_checkouts/inert"
-log=$work/nothing.log
+log=$(logname nothing)
 name="rebar3 without Go and without INERTD"
 if (cd "$p" && PATH="$nogo" rebar3 compile) >"$log" 2>&1; then
     fail "$name: the build should fail" "$log"
-elif line=$(grep '^inert: ' "$log") && [ "$(echo "$line" | wc -l)" -eq 1 ] &&
+elif line=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep '^inert: ') &&
+    [ "$(echo "$line" | wc -l)" -eq 1 ] &&
     echo "$line" | grep -q 'needs Go .* or INERTD='; then
     pass "$name fails with: $line"
 else
@@ -321,7 +329,7 @@ EOF
 # mix_case NAME DIR: fetches, builds and runs DIR with mix.
 mix_case() {
     name=$1 dir=$2
-    log=$work/$(echo "$name" | tr -c 'a-z0-9\n' '-').log
+    log=$(logname "$name")
     if ! (cd "$dir" && mix deps.get && mix compile) >"$log" 2>&1; then
         fail "$name: mix deps.get, compile" "$log"
         return 1
