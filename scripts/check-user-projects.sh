@@ -185,11 +185,11 @@ rebar_case() {
         fail "$name: rebar3 compile" "$log"
         return 1
     fi
-    # The code path rebar3 built (a git_subdir app is not in lib/*/ebin).
-    paths=$(cd "$dir" && QUIET=1 rebar3 path) || {
-        fail "$name: rebar3 path" "$log"
-        return 1
-    }
+    # The code path rebar3 built: every ebin with an .app file (a
+    # git_subdir app is in lib/inert/erlang/inert/ebin, which neither
+    # lib/*/ebin nor rebar3 path names).
+    paths=$(find "$dir/_build/default" -path "$dir/_build/default/rel" -prune \
+        -o -name '*.app' -path '*/ebin/*' -print | xargs -n1 dirname)
     # shellcheck disable=SC2086 # paths is a list
     run_check "$name" "$log" erl -noshell -pa $paths \
         -eval "{ok, _} = application:ensure_all_started(r3app)"
