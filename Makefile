@@ -87,7 +87,7 @@ fdpass: deps build
 	erl -noshell -pa $(INERT_EBIN) -pa $(EXAMPLES_EBIN) -run fdpass main $(EXAMPLES_EBIN)/handoff
 
 clean:
-	rm -rf $(APP)/_build $(APP)/priv/inertd $(APP)/logs
+	rm -rf $(APP)/_build $(APP)/priv/inertd $(APP)/logs dist
 
 .PHONY: bench bench-smoke
 
