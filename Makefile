@@ -7,7 +7,7 @@ REBAR ?= rebar3
 APP    = erlang/inert
 GOOS_CROSS = darwin freebsd
 
-.PHONY: all deps build inertd test test-go test-erlang cross lint fuzz shell dialyzer clean
+.PHONY: all deps build inertd test test-go test-repeat test-erlang cross lint fuzz shell dialyzer clean
 .PHONY: demo fdpass
 
 all: build
@@ -37,6 +37,19 @@ lint:
 test-go:
 	go test -race -count=1 ./...
 	INERTD_TEST_POLLER=epoll go test -race -count=1 ./cmd/inertd/
+
+# Flakiness hunt before a change lands: the Go suites N times in a row on
+# both pollers (`make test-repeat N=20`), and with CT_REPEAT=M the Common
+# Test suites M times too. A test that fails once in N here would fail CI
+# by chance.
+N ?= 10
+CT_REPEAT ?= 0
+test-repeat: deps
+	go test -race -count=$(N) ./...
+	INERTD_TEST_POLLER=epoll go test -race -count=$(N) ./cmd/inertd/
+	@if [ "$(CT_REPEAT)" -gt 0 ]; then \
+	  $(MAKE) inertd && cd $(APP) && $(REBAR) do compile, ct --readable=compact --repeat=$(CT_REPEAT); \
+	fi
 
 # Every decoder, fuzzed for FUZZTIME each from the kept corpus
 # (protocol/testdata/fuzz and the golden frames). `make fuzz FUZZTIME=1000000x`
