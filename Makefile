@@ -12,7 +12,7 @@ GOOS_CROSS = darwin freebsd
 # broken by the new warnings of a newer OTP.
 export ERL_COMPILER_OPTIONS = [warnings_as_errors]
 
-.PHONY: all deps build inertd test test-go test-erlang cross lint fuzz shell dialyzer clean
+.PHONY: all deps build inertd test test-go test-repeat test-erlang cross lint fuzz shell dialyzer clean
 .PHONY: demo fdpass
 
 all: build
@@ -43,10 +43,27 @@ test-go:
 	go test -race -count=1 ./...
 	INERTD_TEST_POLLER=epoll go test -race -count=1 ./cmd/inertd/
 
+# Flakiness hunt before a change lands: the Go suites N times in a row on
+# both pollers (`make test-repeat N=20`), and with CT_REPEAT=M the Common
+# Test suites M times too. A test that fails once in N here would fail CI
+# by chance.
+N ?= 10
+CT_REPEAT ?= 0
+test-repeat: deps
+	go test -race -count=$(N) ./...
+	INERTD_TEST_POLLER=epoll go test -race -count=$(N) ./cmd/inertd/
+	@if [ "$(CT_REPEAT)" -gt 0 ]; then \
+	  $(MAKE) inertd && cd $(APP) && $(REBAR) do compile, ct --readable=compact --repeat=$(CT_REPEAT); \
+	fi
+
 # Every decoder, fuzzed for FUZZTIME each from the kept corpus
 # (protocol/testdata/fuzz and the golden frames). `make fuzz FUZZTIME=1000000x`
-# runs a million executions per target.
-FUZZTIME ?= 5s
+# runs a million executions per target. The default is a count, not a
+# duration: with a duration, Go's fuzz coordinator (up to Go 1.26) can
+# report "context deadline exceeded" as a failure when a busy machine
+# keeps a worker from answering at the deadline, with no input at fault.
+# 100000x is a few seconds per target here.
+FUZZTIME ?= 100000x
 FUZZ_TARGETS = FuzzParseRequest FuzzSkip FuzzDecoder FuzzFrameReader
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

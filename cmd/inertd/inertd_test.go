@@ -292,6 +292,23 @@ func socketpair(t *testing.T) (a, b int) {
 	return p[0], p[1]
 }
 
+// fillPeer writes datagrams on fd until the peer's queue is full, so that
+// fd is not writable.
+func fillPeer(t *testing.T, fd int) {
+	t.Helper()
+	for i := 0; ; i++ {
+		_, err := unix.Write(fd, []byte("fill"))
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			return
+		case err != nil:
+			t.Fatalf("filling the peer of fd %d: %v", fd, err)
+		case i > 1<<20:
+			t.Fatalf("fd %d still writable after %d datagrams", fd, i)
+		}
+	}
+}
+
 // fdset is an fdset request as the VM sends it: Ref is the interest's
 // generation, a positive integer.
 func fdset(pid, gen uint32, fd int, m protocol.Mode) *protocol.Request {
@@ -304,18 +321,25 @@ func poll(pid, ref uint32, fd int, m protocol.Mode) *protocol.Request {
 		FD: int64(fd), FDValid: true, Mode: m, ModeOK: true}
 }
 
-// waitOpenFDs waits until the child holds want fds, with no request
-// sent meanwhile: what the loop does in the turn it is in.
-func (d *child) waitOpenFDs(want int) {
+// fdWait bounds waitOpenFDs: far beyond the few loop turns (and, on
+// io_uring, the next io_uring_enter) that a close takes.
+const fdWait = 5 * time.Second
+
+// waitOpenFDs waits until the child holds want fds, and fails naming what
+// was awaited (why) if it does not within fdWait. inertd closes fds
+// asynchronously to the frames a test reads (after the frame is written;
+// on io_uring, when the next wait submits the queued closes), so a count
+// read at one moment would race with the close it checks.
+func (d *child) waitOpenFDs(want int, why string) {
 	d.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(fdWait)
 	for {
 		got := d.openFDs()
 		if got == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			d.t.Fatalf("inertd holds %d fds, want %d", got, want)
+			d.t.Fatalf("waited %v for inertd to hold %d fds (%s): it holds %d", fdWait, want, why, got)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -331,9 +355,7 @@ func TestReadyFrameThenHelloThenEventOverRealSockets(t *testing.T) {
 	rx, tx := socketpair(t)
 	d.send(fdset(1, 7, rx, protocol.ModeRead), rx)
 	d.info() // the fdset answered nothing
-	if got := d.openFDs(); got != base+1 {
-		t.Fatalf("inertd holds %d fds while armed, want %d (one duplicate)", got, base+1)
-	}
+	d.waitOpenFDs(base+1, "one duplicate while armed")
 	if _, err := unix.Write(tx, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +365,7 @@ func TestReadyFrameThenHelloThenEventOverRealSockets(t *testing.T) {
 	}
 	// Closed in the turn that wrote the event, with no request to wake
 	// the loop again.
-	d.waitOpenFDs(base)
+	d.waitOpenFDs(base, "the delivered duplicate closed")
 	c := d.info()[etf.Atom("counters")].(etf.Map)
 	if toInt(c[etf.Atom("fds_received")]) != 1 || toInt(c[etf.Atom("fds_closed")]) != 1 || toInt(c[etf.Atom("armed")]) != 0 {
 		t.Fatalf("counters %v: want 1 received, 1 closed, 0 armed", c)
@@ -406,9 +428,7 @@ func TestRegularFileIsReadyAtOnceAndAFailedFdsetNamesItsFD(t *testing.T) {
 	}
 	d.send(&protocol.Request{Op: protocol.OpDown, Pid: testPid(1)})
 	d.info()
-	if got := d.openFDs(); got != base {
-		t.Fatalf("inertd holds %d fds, want %d", got, base)
-	}
+	d.waitOpenFDs(base, "every copy closed once the file was reported and the holder died")
 }
 
 // A fdset whose control data the kernel cut short (more fds than inertd
@@ -427,15 +447,17 @@ func TestFdsetWithTruncatedFDsIsAFailedEntryWithItsFD(t *testing.T) {
 		t.Fatalf("fdset with %d fds answered %s, want {failed, 1, 9, %d, einval}", len(fds), show(e), rx)
 	}
 	d.info()
-	if got := d.openFDs(); got != base {
-		t.Fatalf("inertd holds %d fds, want %d: received fds leaked", got, base)
-	}
+	d.waitOpenFDs(base, "every fd of the truncated message closed")
 }
 
 func TestFdclrNamesTheInterestItClearedOrNone(t *testing.T) {
 	d := startDaemon(t, os.Getpid())
 	d.connect()
 	rx, _ := socketpair(t)
+	// Neither direction may fire while the fdclrs below arrive, or the
+	// interest they name is gone: rx is not readable, and not writable
+	// once its peer's queue is full.
+	fillPeer(t, rx)
 	d.send(fdset(1, 11, rx, protocol.ModeRW), rx)
 	fdclr := func(ref uint32, m protocol.Mode) *protocol.Request {
 		return &protocol.Request{Op: protocol.OpFdclr, Pid: testPid(2), Ref: testRef(ref),
@@ -470,7 +492,7 @@ func TestPollIsAnsweredOnlyByPolled(t *testing.T) {
 	if e := d.entries(1)[0]; show(e) != fmt.Sprintf("{polled, 1, ref 21, %d, read}", rx) {
 		t.Fatalf("poll answered %s", show(e))
 	}
-	d.waitOpenFDs(base)
+	d.waitOpenFDs(base, "the polled duplicate closed")
 }
 
 // show writes an entry with pids as their id and references as "ref id".
@@ -595,9 +617,7 @@ func TestRequestWithExtraFDsIsRefusedAndEveryFDClosed(t *testing.T) {
 	if e[0] != etf.Atom("failed") || toInt(e[3]) != rx || e[4] != etf.Atom("einval") {
 		t.Fatalf("three fds for fdset answered %v, want {failed, _, _, %d, einval}", e, rx)
 	}
-	if got := d.openFDs(); got != base {
-		t.Fatalf("inertd holds %d fds, want %d: received fds leaked", got, base)
-	}
+	d.waitOpenFDs(base, "the three fds of the refused fdset closed")
 }
 
 func TestUnacknowledgedFramesPauseRequestsUntilAck(t *testing.T) {

@@ -7,7 +7,7 @@
 
 -import(inert_test_lib, [udp_pair/0, send_to/2, await_readable/1, tcp_pair/0,
                          close_all/1, in_other_process/1, armed_entries/1,
-                         await_armed/1, await/2, refute_message/1,
+                         await_armed/1, await/2, await/3, refute_message/1,
                          flush_mailbox/0, os_pid_alive/1, vm_fd_of/1]).
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
@@ -485,7 +485,7 @@ vm_exit_takes_inertd_with_it(_Config) ->
     true = os_pid_alive(DaemonPid),
     unlink(Peer),
     _ = os:cmd("kill -9 " ++ VmPid),
-    ok = await(fun() -> not os_pid_alive(DaemonPid) end, 5000).
+    ok = await(inertd_gone_after_kill_of_its_vm, fun() -> not os_pid_alive(DaemonPid) end, 5000).
 
 kill_inertd_rearms_with_same_pollid(_Config) ->
     PollId = inert:pollid(),
@@ -496,10 +496,14 @@ kill_inertd_rearms_with_same_pollid(_Config) ->
     %% A poll started now waits for the new daemon and honours its timeout.
     {Rx1, FD1, Tx1} = udp_pair(),
     {error, timeout} = inert:poll(FD1, read, 100),
-    #{os_pid := New, armed := Armed, service := #{restarts := Restarts}} = inert:info(),
-    true = New =/= Old,
+    %% The new daemon is re-armed with every interest the table holds.
+    ok = await(new_inertd_rearmed_with_all_20,
+               fun() ->
+                   #{os_pid := New, armed := Armed} = inert:info(),
+                   New =/= Old andalso length(Armed) =:= 20
+               end, 10000),
+    #{service := #{restarts := Restarts}} = inert:info(),
     true = Restarts >= 1,
-    20 = length(Armed),
     PollId = inert:pollid(),
     [ok = send_to(Tx, Rx) || {Rx, _, Tx} <- Pairs],
     [receive {inert_read, PollId, FD} -> ok after 5000 -> ct:fail({lost_wakeup, FD}) end

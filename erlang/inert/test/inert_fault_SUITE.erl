@@ -5,8 +5,8 @@
 -include_lib("common_test/include/ct.hrl").
 
 -import(inert_test_lib, [udp_pair/0, send_to/2, tcp_pair/0, close_all/1,
-                         await_armed/1, await/2, refute_message/1,
-                         flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
+                         await_armed/1, await/2, await/3, await_value/4,
+                         refute_message/1, flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
                          daemon_fds/0, daemon_fds/1, in_other_process/1]).
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
@@ -151,7 +151,7 @@ kill_vm_takes_inertd_within_1s(_Config) ->
     unlink(Peer),
     T0 = erlang:monotonic_time(millisecond),
     _ = os:cmd("kill -9 " ++ VmPid),
-    ok = await(fun() -> not os_pid_alive(DaemonPid) end, 5000),
+    ok = await(inertd_gone_after_kill_of_its_vm, fun() -> not os_pid_alive(DaemonPid) end, 5000),
     Gone = erlang:monotonic_time(millisecond) - T0,
     ct:pal("inertd gone ~b ms after kill -9 of its VM", [Gone]),
     true = Gone =< 1000.
@@ -174,7 +174,7 @@ caller_killed_mid_call_is_cleared_and_copies_closed(_Config) ->
          exit(Pid, kill)
      end || _ <- lists:seq(1, 5)],
     await_armed(0),
-    ok = await(fun() -> daemon_fds() =:= Base end, 5000),
+    ok = await_value(inertd_sockets_back_to_base, fun() -> daemon_fds() end, Base, 5000),
     close_all(lists:append([[Rx, Tx] || {Rx, _, Tx} <- Pairs])).
 
 %%--------------------------------------------------------------------
@@ -371,9 +371,13 @@ soak_poll_cycles_leave_no_leak(_Config) ->
     ct:pal("~b poll cycles, ~b ms after warm-up; inertd sockets ~b -> ~b, VM fds ~b -> ~b, "
            "RSS ~b -> ~b KiB, goroutines ~b -> ~b",
            [Cycles, Ms, DaemonFds0, daemon_fds(OsPid), VmFds0, vm_fds(), Rss1, Rss2, G0, G1]),
-    DaemonFds0 = daemon_fds(OsPid),
-    VmFds0 = vm_fds(),
-    G0 = G1,
+    %% The last polls' copies are closed after their answers are written,
+    %% and the VM's own fds (logs, ports) come and go: wait for each count
+    %% to come back rather than read it once.
+    ok = await_value(inertd_sockets_back_to_start, fun() -> daemon_fds(OsPid) end, DaemonFds0, 5000),
+    ok = await_value(vm_fds_back_to_start, fun vm_fds/0, VmFds0, 5000),
+    ok = await_value(inertd_goroutines_back_to_start,
+                     fun() -> #{counters := #{goroutines := G}} = inert:info(), G end, G0, 5000),
     true = Rss2 - Rss1 < 2048,
     close_all(lists:append([[Rx, Tx] || {Rx, _, Tx} <- Pairs])).
 

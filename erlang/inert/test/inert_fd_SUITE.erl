@@ -7,7 +7,7 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--import(inert_test_lib, [await/2, daemon_fds/0, flush_mailbox/0, vm_sockets/0]).
+-import(inert_test_lib, [await/2, await_value/4, daemon_fds/0, flush_mailbox/0, vm_sockets/0]).
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
@@ -77,8 +77,8 @@ init_per_testcase(_Case, Config) ->
 end_per_testcase(_Case, Config) ->
     flush_mailbox(),
     ok = file:del_dir_r(?config(sock_dir, Config)),
-    ok = await(fun() -> vm_sockets() =:= ?config(vm_sockets, Config) end, 5000),
-    ok = await(fun() -> daemon_fds() =:= ?config(daemon_fds, Config) end, 5000),
+    ok = await_value(vm_sockets_back_to_start_of_case, fun inert_test_lib:vm_sockets/0, ?config(vm_sockets, Config), 5000),
+    ok = await_value(inertd_sockets_back_to_start_of_case, fun inert_test_lib:daemon_fds/0, ?config(daemon_fds, Config), 5000),
     #{service := #{handovers := 0}} = inert:info(),
     ok.
 

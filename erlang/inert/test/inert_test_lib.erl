@@ -3,7 +3,8 @@
 -module(inert_test_lib).
 
 -export([udp_pair/0, send_to/2, await_readable/1, tcp_pair/0, close_all/1,
-         in_other_process/1, armed_entries/1, await_armed/1, await/2,
+         in_other_process/1, armed_entries/1, await_armed/1, await/2, await/3,
+         await_value/4,
          refute_message/1, flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
          daemon_fds/0, daemon_fds/1, vm_sockets/0]).
 
@@ -45,17 +46,36 @@ armed_entries(FD) ->
 
 %% The daemon's armed count reaches N (it follows deaths asynchronously).
 await_armed(N) ->
-    ok = await(fun() -> #{armed := A} = inert:info(), length(A) =:= N end, 5000).
+    ok = await({inertd_armed_count, N},
+               fun() -> #{armed := A} = inert:info(), length(A) =:= N end, 5000).
 
-await(Fun, Ms) when Ms =< 0 ->
-    case Fun() of
-        true -> ok;
-        false -> ct:fail(condition_not_reached)
-    end;
+%% Wait until Fun() returns true, checking every 10 ms for at most Ms
+%% milliseconds, and fail naming what was awaited. A test asserts a state
+%% that an asynchronous action leads to (a close, a restart, a message in
+%% flight) this way, never by reading it at one moment.
 await(Fun, Ms) ->
+    {module, M} = erlang:fun_info(Fun, module),
+    {name, F} = erlang:fun_info(Fun, name),
+    await({M, F}, Fun, Ms).
+
+await(What, Fun, Ms) ->
+    await_value(What, Fun, true, Ms).
+
+%% Wait until Fun() returns Want, as await/3, and fail with the last
+%% value seen.
+await_value(What, Fun, Want, Ms) ->
+    Deadline = erlang:monotonic_time(millisecond) + Ms,
+    await_value_until(What, Fun, Want, Ms, Deadline).
+
+await_value_until(What, Fun, Want, Ms, Deadline) ->
     case Fun() of
-        true -> ok;
-        false -> receive after 10 -> await(Fun, Ms - 10) end
+        Want ->
+            ok;
+        Got ->
+            case erlang:monotonic_time(millisecond) >= Deadline of
+                true -> ct:fail({not_reached_within_ms, Ms, What, {want, Want}, {got, Got}});
+                false -> receive after 10 -> await_value_until(What, Fun, Want, Ms, Deadline) end
+            end
     end.
 
 %% Fails if a message matching Pattern (with '_' wildcards) is in the
