@@ -41,7 +41,7 @@ trap 'exit 1' INT TERM HUP
 
 # A user's environment: no project settings, nothing from the network.
 unset ERL_COMPILER_OPTIONS INERTD ERL_LIBS
-export GOPROXY=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local GONOSUMDB= GOPRIVATE=
+export GOPROXY=off GOFLAGS= GOTOOLCHAIN=local
 export GOMODCACHE="$work/gomodcache"
 export REBAR_CACHE_DIR="$work/rebar3-cache"
 export MIX_HOME="$work/mix" HEX_HOME="$work/hex" HEX_OFFLINE=1

@@ -77,5 +77,7 @@ fi
 
 mkdir -p "$priv"
 cd "$src"
-CGO_ENABLED=0 go build -mod=vendor -trimpath -o "$priv/.inertd.tmp" ./cmd/inertd
+# -buildvcs=false: a dependency checkout is no place to stamp (or fail to
+# read) version control information.
+CGO_ENABLED=0 go build -mod=vendor -buildvcs=false -trimpath -o "$priv/.inertd.tmp" ./cmd/inertd
 mv -f "$priv/.inertd.tmp" "$priv/inertd"
