@@ -46,6 +46,8 @@ export GOMODCACHE="$work/gomodcache"
 export REBAR_CACHE_DIR="$work/rebar3-cache"
 export MIX_HOME="$work/mix" HEX_HOME="$work/hex" HEX_OFFLINE=1
 export ELIXIR_ERL_OPTIONS=""
+# A VM that crashes leaves its dump here, not in the caller's directory.
+export ERL_CRASH_DUMP="$work/erl_crash.dump"
 
 started=$(date +%s)
 failures=0
