@@ -147,13 +147,19 @@ udp_workers(Workers, Count) ->
     ok = socket:close(S), % the socket, not the fd: dup => false
     Self = self(),
     Pids = [spawn_link(fun() -> worker(FD, Self) end) || _ <- lists:seq(1, Workers)],
-    _ = [receive {ready, P} -> ok end || P <- Pids],
+    _ = [receive {ready, P} -> ok after 10000 -> error(stuck(P, ready)) end || P <- Pids],
     ok = inert_fd:close(FD), % every worker has its own duplicate now
     {ok, Tx} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}]),
     ok = send_windows(Tx, Port, 0, Count),
     ok = gen_udp:close(Tx),
     _ = [P ! stop || P <- Pids],
-    {[receive {done, P, N} -> N end || P <- Pids], Count}.
+    {[receive {done, P, N} -> N after 10000 -> error(stuck(P, done)) end || P <- Pids], Count}.
+
+%% A worker that did not report in time, where it is, and where the inert
+%% service is (the worker waits on it).
+stuck(P, Awaited) ->
+    Where = fun(Pid) -> catch erlang:process_info(Pid, [current_stacktrace, message_queue_len]) end,
+    {worker_did_not_report, Awaited, {worker, Where(P)}, {inert, Where(whereis(inert))}}.
 
 send_windows(_Tx, _Port, Sent, Count) when Sent >= Count ->
     ok;
