@@ -45,6 +45,12 @@
     exe :: file:filename(),
     port :: port() | undefined,
     sock :: socket:socket() | undefined,
+    %% the process that sends this service's own requests to the daemon
+    %% (re-arms, cancel, down): see "The feeder"
+    feeder :: pid() | undefined,
+    %% true from a restart until the feeder has re-armed every record;
+    %% callers wait for the end of it (await_restart/2)
+    rearming = false :: boolean(),
     os_pid = 0 :: non_neg_integer(),
     %% frames received from this inertd, ready and hello included
     frames = 0 :: non_neg_integer(),
@@ -168,7 +174,8 @@ init(Owner0) ->
     persistent_term:put({?MODULE, table, self()}, Tab),
     case spawn_inertd(#st{owner = Owner, exe = inertd_path(), tab = Tab}) of
         {ok, St} ->
-            {ok, St};
+            %% Nothing to re-arm: callers may send at once.
+            {ok, published(St#st{feeder = start_feeder(St, none)})};
         {error, Reason} ->
             _ = persistent_term:erase({?MODULE, table, self()}),
             {stop, Reason}
@@ -176,13 +183,15 @@ init(Owner0) ->
 
 -spec handle_call(term(), gen_server:from(), #st{}) ->
     {reply, term(), #st{}} | {noreply, #st{}}.
-handle_call({await_restart, Port}, From, #st{port = Port} = St) ->
-    %% The daemon's exit has not been handled yet: answer after restart.
+handle_call({await_restart, Port}, From, #st{port = P, rearming = R} = St)
+  when P =:= Port; R ->
+    %% The daemon's exit has not been handled yet, or its successor is
+    %% being re-armed: answer once callers may send to the successor.
     {noreply, St#st{waiters = [From | St#st.waiters]}};
 handle_call({await_restart, _OldPort}, _From, St) ->
     {reply, ok, St};
 handle_call({cancel, Ref, FD}, _From, St) ->
-    ok = send(St, {cancel, Ref, FD}),
+    send(St, {cancel, Ref, FD}),
     {reply, ok, St#st{cancelled = (St#st.cancelled)#{Ref => true}}};
 handle_call(status, _From, St) ->
     Reply = #{
@@ -226,6 +235,16 @@ handle_info({Port, {exit_status, Status}}, #st{port = Port} = St) ->
 handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
     logger:warning("inert: inertd port closed (~p); restarting", [Reason]),
     restart(St);
+handle_info({rearmed, Feeder}, #st{feeder = Feeder} = St) ->
+    %% Every record is re-armed: callers' requests go after the re-arms.
+    {noreply, published(St)};
+handle_info({rearmed, _OldFeeder}, St) ->
+    %% From the feeder of a daemon that died since.
+    {noreply, St};
+handle_info({'EXIT', Feeder, Reason}, #st{feeder = Feeder} = St) ->
+    logger:error("inert: feeder of inertd (os pid ~b) failed: ~p; restarting",
+                 [St#st.os_pid, Reason]),
+    restart(St#st{feeder = undefined});
 handle_info({'$socket', Sock, select, _Handle}, #st{sock = Sock} = St) ->
     {noreply, read_side(St)};
 handle_info({'$socket', _OldSock, _SelectOrAbort, _Info}, St) ->
@@ -240,7 +259,7 @@ handle_info({'DOWN', Token, process, _Pid, _}, #st{handovers = Handovers} = St)
 handle_info({'DOWN', _MRef, process, Pid, _}, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
     %% A caller died: inertd clears (and closes) whatever it still holds,
     %% and then its records go (a new holder's request comes after).
-    _ = send(St, {down, Pid}),
+    send(St, {down, Pid}),
     _ = ets:match_delete(St#st.tab, {'_', Pid, '_', '_', '_'}),
     {noreply, St#st{mons = maps:remove(Pid, Mons)}};
 handle_info({monitor, Pid}, St) ->
@@ -486,9 +505,8 @@ spawn_inertd(#st{exe = Exe, owner = Owner} = St) ->
             {error, Why} -> _ = socket:close(Sock), throw({side_channel, Why})
         end,
         St1 = St#st{port = Port, sock = Sock, os_pid = OsPid, frames = 2},
-        ok = send(St1, {hello, Owner}),
+        ok = prim_inert:send_request(Sock, {hello, Owner}, none),
         ok = await_hello(Port, Owner),
-        persistent_term:put({?MODULE, self()}, {Sock, Port}),
         {ok, read_side(St1)}
     catch
         error:Error -> {error, {inertd, Error}};
@@ -524,13 +542,15 @@ await_hello(Port, Owner) ->
     end.
 
 %% inertd died: start a new one and re-arm every recorded interest, so
-%% callers see a delay and not a lost wake-up.
+%% callers see a delay and not a lost wake-up. The re-arm is the
+%% feeder's: this process goes back to its mailbox and forwards (and
+%% acknowledges) the frames the new daemon writes meanwhile.
 restart(#st{restarts = Restarts} = St0) ->
     Now = erlang:monotonic_time(millisecond),
     Recent = [T || T <- Restarts, Now - T < ?RESTART_PERIOD_MS],
     close_daemon(St0),
-    St = St0#st{port = undefined, sock = undefined, cancelled = #{},
-                restarts = [Now | Recent],
+    St = St0#st{port = undefined, sock = undefined, feeder = undefined, cancelled = #{},
+                rearming = true, restarts = [Now | Recent],
                 restarts_total = St0#st.restarts_total + 1},
     case length(Recent) >= ?MAX_RESTARTS of
         true ->
@@ -538,22 +558,84 @@ restart(#st{restarts = Restarts} = St0) ->
         false ->
             case spawn_inertd(St) of
                 {ok, St1} ->
-                    St2 = rearm(St1),
-                    _ = [gen_server:reply(From, ok) || From <- St2#st.waiters],
-                    {noreply, St2#st{waiters = []}};
+                    {noreply, St1#st{feeder = start_feeder(St1, St1#st.tab)}};
                 {error, Reason} ->
                     {stop, Reason, St}
             end
     end.
 
-%% Every fdset recorded in the table is armed again. A poll is sent again
-%% by its caller, which is waiting for the restart.
-rearm(#st{tab = Tab} = St) ->
-    ets:foldl(fun(Rec, ok) -> rearm(Rec, St) end, ok, Tab),
-    St.
+%% Callers may send to the daemon: they find its side channel and port
+%% with lookup/1, and those waiting in await_restart/2 go on.
+published(#st{sock = Sock, port = Port, waiters = Waiters} = St) ->
+    persistent_term:put({?MODULE, self()}, {Sock, Port}),
+    _ = [gen_server:reply(From, ok) || From <- Waiters],
+    St#st{rearming = false, waiters = []}.
 
-rearm({FD, Pid, Mode, fdset, Gen} = Rec, #st{sock = Sock, tab = Tab}) ->
-    case prim_inert:send_request(Sock, {fdset, Pid, Gen, FD, Mode}, FD) of
+%% This service's requests go through the feeder, so that it never waits
+%% on a full side channel; without a daemon there is nobody to tell.
+send(#st{feeder = undefined}, _Req) ->
+    ok;
+send(#st{feeder = Feeder}, Req) ->
+    Feeder ! {send, Req},
+    ok.
+
+%%--------------------------------------------------------------------
+%% The feeder
+%%--------------------------------------------------------------------
+
+%% One feeder per daemon, linked to this process and killed with the
+%% daemon: it re-arms every fdset record of Tab (none at the first
+%% start), says {rearmed, self()}, then sends what this process asks, in
+%% order. Its sends block when inertd holds requests back (PROTOCOL.md,
+%% "Flow control"); this process does not, so it keeps acknowledging and
+%% inertd resumes. Callers do not send to the new daemon before the
+%% re-arm is done (published/1), so no re-arm overtakes a caller's newer
+%% request for the same fd.
+start_feeder(#st{sock = Sock}, Tab) ->
+    Srv = self(),
+    spawn_link(fun() -> feeder(Srv, Sock, Tab) end).
+
+feeder(Srv, Sock, Tab) ->
+    _ = Tab =:= none orelse ets:foldl(fun(Rec, ok) -> feed_pending(Sock), rearm(Rec, Sock, Tab) end,
+                                     ok, Tab),
+    Srv ! {rearmed, self()},
+    feeder_loop(Sock).
+
+feeder_loop(Sock) ->
+    receive
+        {send, Req} ->
+            feed(Sock, Req),
+            feeder_loop(Sock)
+    end.
+
+%% The service's requests that came during the re-arm: a {down, Pid} goes
+%% out before any later re-arm (whose record is gone then anyway).
+feed_pending(Sock) ->
+    receive
+        {send, Req} ->
+            feed(Sock, Req),
+            feed_pending(Sock)
+    after 0 ->
+        ok
+    end.
+
+feed(Sock, Req) ->
+    case prim_inert:send_request(Sock, Req, none) of
+        ok -> ok;
+        {error, Reason} ->
+            %% The daemon is going away; its exit is handled when it comes.
+            logger:notice("inert: side channel send ~p: ~p", [element(1, Req), Reason]),
+            ok
+    end.
+
+%% An fdset record is armed again if it is still in the table as it was
+%% (its caller has not cleared or re-armed it, nor died since). A poll is
+%% sent again by its caller, which is waiting for the restart.
+rearm({FD, Pid, Mode, fdset, Gen} = Rec, Sock, Tab) ->
+    case ets:lookup(Tab, FD) =:= [Rec] andalso
+         prim_inert:send_request(Sock, {fdset, Pid, Gen, FD, Mode}, FD) of
+        false ->
+            ok;
         ok ->
             ok;
         {error, Reason} ->
@@ -562,22 +644,13 @@ rearm({FD, Pid, Mode, fdset, Gen} = Rec, #st{sock = Sock, tab = Tab}) ->
             _ = ets:delete_object(Tab, Rec),
             ok
     end;
-rearm(_PollOrReason, _St) ->
+rearm(_PollOrReason, _Sock, _Tab) ->
     ok.
 
-send(#st{sock = undefined}, _Req) ->
-    ok;
-send(#st{sock = Sock}, Req) ->
-    case socket:send(Sock, term_to_binary(Req)) of
-        ok -> ok;
-        {error, Reason} ->
-            %% The daemon is going away; its exit is handled when it comes.
-            logger:notice("inert: side channel send ~p: ~p", [element(1, Req), Reason]),
-            ok
-    end.
-
-%% The port first: inertd's stdin reaches EOF, its normal way out.
-close_daemon(#st{port = Port, sock = Sock}) ->
+%% The feeder first (it may be blocked on the side channel), then the
+%% port: inertd's stdin reaches EOF, its normal way out.
+close_daemon(#st{port = Port, sock = Sock, feeder = Feeder}) ->
+    _ = Feeder =:= undefined orelse begin unlink(Feeder), exit(Feeder, kill) end,
     _ = Port =:= undefined orelse port_close_quiet(Port),
     _ = Sock =:= undefined orelse socket:close(Sock),
     ok.

@@ -13,6 +13,8 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([
     kill_inertd_with_1000_armed_and_events_in_flight/1,
+    kill_inertd_with_19000_ready_fds_delivers_each_once/1,
+    kill_inertd_with_ready_fds_busy_pollers_and_a_bursty_vm_delivers_each_once/1,
     sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers/1,
     kill_vm_takes_inertd_within_1s/1,
     caller_killed_mid_call_is_cleared_and_copies_closed/1,
@@ -30,6 +32,8 @@ suite() ->
 all() ->
     [
         kill_inertd_with_1000_armed_and_events_in_flight,
+        kill_inertd_with_19000_ready_fds_delivers_each_once,
+        kill_inertd_with_ready_fds_busy_pollers_and_a_bursty_vm_delivers_each_once,
         sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers,
         kill_vm_takes_inertd_within_1s,
         caller_killed_mid_call_is_cleared_and_copies_closed,
@@ -99,6 +103,114 @@ kill_inertd_with_1000_armed_and_events_in_flight(_Config) ->
     PollId = inert:pollid(),
     refute_message({inert_read, '_', '_'}),
     close_all([Tx | [S || {S, _} <- Rxs]]).
+
+kill_inertd_with_19000_ready_fds_delivers_each_once(_Config) ->
+    %% The restarted daemon finds every fd it is re-armed with ready and
+    %% writes a frame per loop turn: far more than the 256 unacknowledged
+    %% frames after which it stops reading requests. The re-arm must not
+    %% wait on it.
+    N = ready_fds(),
+    Rxs = udp_sockets(N),
+    {ok, Tx} = gen_udp:open(0, [binary, {ip, {127,0,0,1}}]),
+    try
+        [kill_with_ready_fds(Rxs, Tx, Round) || Round <- lists:seq(1, 3)]
+    after
+        close_all([Tx | [S || {S, _} <- Rxs]])
+    end.
+
+kill_inertd_with_ready_fds_busy_pollers_and_a_bursty_vm_delivers_each_once(_Config) ->
+    %% The same, while 20 processes poll writable sockets in a loop (each
+    %% poll is a frame: the restarted daemon's window fills sooner) and
+    %% high-priority processes keep the schedulers busy, so that the rest
+    %% of the VM runs in short bursts, as on a loaded host.
+    N = ready_fds(),
+    Rxs = udp_sockets(N),
+    {ok, Tx} = gen_udp:open(0, [binary, {ip, {127,0,0,1}}]),
+    Writable = udp_sockets(20),
+    Pollers = [spawn_link(fun() -> poll_loop(FD) end) || {_, FD} <- Writable],
+    Hogs = [spawn(fun() -> process_flag(priority, high), hog() end)
+            || _ <- lists:seq(1, erlang:system_info(schedulers_online))],
+    try
+        [kill_with_ready_fds(Rxs, Tx, Round) || Round <- lists:seq(1, 3)]
+    after
+        [exit(H, kill) || H <- Hogs],
+        [begin unlink(P), exit(P, kill) end || P <- Pollers],
+        close_all([Tx | [S || {S, _} <- Rxs ++ Writable]])
+    end.
+
+poll_loop(FD) ->
+    {ok, write} = inert:poll(FD, write, 60000),
+    poll_loop(FD).
+
+%% 19,000 (INERT_READY_FDS overrides), fewer if the fd limit, which
+%% inertd inherits, leaves less than 1,000 fds beside them.
+ready_fds() ->
+    Limit = list_to_integer(string:trim(os:cmd("ulimit -n"))),
+    min(list_to_integer(os:getenv("INERT_READY_FDS", "19000")), Limit - 1000).
+
+%% Busy for 3 ms, asleep for 1 ms, for ever.
+hog() ->
+    Until = erlang:monotonic_time(microsecond) + 3000,
+    spin(Until),
+    receive after 1 -> hog() end.
+
+spin(Until) ->
+    case erlang:monotonic_time(microsecond) < Until of
+        true -> spin(Until);
+        false -> ok
+    end.
+
+udp_sockets(N) ->
+    [begin
+         {ok, S} = gen_udp:open(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+         {ok, FD} = inet:getfd(S),
+         {S, FD}
+     end || _ <- lists:seq(1, N)].
+
+%% Arm every socket, stop inertd, make every socket readable, kill it:
+%% each interest is delivered once, by the restarted daemon.
+kill_with_ready_fds(Rxs, Tx, Round) ->
+    PollId = inert:pollid(),
+    N = length(Rxs),
+    [ok = inert:fdset(FD, read) || {_, FD} <- Rxs],
+    ok = await_daemon_armed(N, 30000),
+    #{os_pid := Old} = inert:info(),
+    [] = os:cmd("kill -STOP " ++ integer_to_list(Old)),
+    [ok = send_to(Tx, S) || {S, _} <- Rxs],
+    T0 = erlang:monotonic_time(millisecond),
+    [] = os:cmd("kill -9 " ++ integer_to_list(Old)),
+    Got = collect_reads(PollId, N, T0 + 60000, []),
+    Ms = erlang:monotonic_time(millisecond) - T0,
+    Want = lists:sort([FD || {_, FD} <- Rxs]),
+    Want = lists:sort(Got),
+    #{os_pid := New, counters := #{armed := 0}} = inert:info(),
+    true = New =/= Old,
+    PollId = inert:pollid(),
+    refute_message({inert_read, '_', '_'}),
+    ct:pal("round ~b: ~b ready fds, kill -9 to the last of ~b events: ~b ms",
+           [Round, N, N, Ms]),
+    %% Empty the sockets for the next round.
+    [{ok, _} = gen_udp:recv(S, 0, 1000) || {S, _} <- Rxs],
+    ok.
+
+collect_reads(_PollId, 0, _Deadline, Acc) ->
+    Acc;
+collect_reads(PollId, Left, Deadline, Acc) ->
+    receive
+        {inert_read, PollId, FD} -> collect_reads(PollId, Left - 1, Deadline, [FD | Acc])
+    after max(0, Deadline - erlang:monotonic_time(millisecond)) ->
+        %% Not a call: the service may be the one that is stuck.
+        ct:fail({events_missing_after_restart, Left,
+                 process_info(PollId, [current_stacktrace, message_queue_len])})
+    end.
+
+%% inertd's own count of armed interests reaches N.
+await_daemon_armed(N, Ms) ->
+    case inert:info() of
+        #{counters := #{armed := N}} -> ok;
+        #{counters := #{armed := A}} when Ms =< 0 -> ct:fail({armed_not_reached, N, A});
+        _ -> receive after 100 -> await_daemon_armed(N, Ms - 100) end
+    end.
 
 sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers(_Config) ->
     Pairs = [udp_pair() || _ <- lists:seq(1, 10)],
