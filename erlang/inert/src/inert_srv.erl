@@ -20,7 +20,7 @@
 -module(inert_srv).
 -behaviour(gen_server).
 
--export([start_link/1, start_link/2, lookup/1, table/1, await_restart/2, cancel/3,
+-export([start_link/1, start_link/2, lookup/1, table/1, await_restart/3, cancel/3,
          status/1, info_keys/0, errnos/0]).
 -export([new_table/0, delivered/5]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
@@ -49,7 +49,7 @@
     %% (re-arms, cancel, down): see "The feeder"
     feeder :: pid() | undefined,
     %% true from a restart until the feeder has re-armed every record;
-    %% callers wait for the end of it (await_restart/2)
+    %% callers wait for the end of it (await_restart/3)
     rearming = false :: boolean(),
     os_pid = 0 :: non_neg_integer(),
     %% frames received from this inertd, ready and hello included
@@ -93,14 +93,16 @@ lookup(Srv) ->
 table(Srv) ->
     persistent_term:get({?MODULE, table, Srv}, undefined).
 
-%% @doc Wait until the daemon behind `Port' has been replaced (or the
-%% service is gone). Every answer the old daemon produced has been
-%% forwarded when this returns `ok'.
--spec await_restart(pid(), port()) -> ok | {error, closed}.
-await_restart(Srv, Port) ->
+%% @doc Wait at most `Timeout' ms until the daemon behind `Port' has
+%% been replaced and its successor re-armed (or the service is gone).
+%% Every answer the old daemon produced has been forwarded when this
+%% returns `ok'.
+-spec await_restart(pid(), port(), timeout()) -> ok | {error, closed | timeout}.
+await_restart(Srv, Port, Timeout) ->
     try
-        gen_server:call(Srv, {await_restart, Port}, infinity)
+        gen_server:call(Srv, {await_restart, Port}, Timeout)
     catch
+        exit:{timeout, _} -> {error, timeout};
         exit:_ -> {error, closed}
     end.
 
@@ -565,7 +567,7 @@ restart(#st{restarts = Restarts} = St0) ->
     end.
 
 %% Callers may send to the daemon: they find its side channel and port
-%% with lookup/1, and those waiting in await_restart/2 go on.
+%% with lookup/1, and those waiting in await_restart/3 go on.
 published(#st{sock = Sock, port = Port, waiters = Waiters} = St) ->
     persistent_term:put({?MODULE, self()}, {Sock, Port}),
     _ = [gen_server:reply(From, ok) || From <- Waiters],

@@ -38,6 +38,13 @@
 -type options() :: mode() | [{mode, mode()} | {timeout, timeout()}].
 
 -define(MAX_FD, 16#7fffffff).
+%% The longest a `receive ... after' (and a socket or gen_server call)
+%% waits at once: longer timeouts are waited in chunks of it.
+-define(MAX_WAIT, 16#ffffffff).
+%% How long an fdset waits for room on a full side channel (inertd not
+%% reading requests: stopped, or held back by flow control) before it
+%% gives up with {error, eagain}.
+-define(FDSET_SEND_TIMEOUT, 2000).
 
 %% @doc Start a private inert service, linked to and controlled by the
 %% caller. Returns its PollId, the second element of every message.
@@ -189,12 +196,46 @@ open(Handle, Spec) ->
 %% @private Send one request on a side channel, with `FD' as SCM_RIGHTS
 %% unless it is `none'.
 -spec send_request(socket:socket(), tuple(), non_neg_integer() | none) -> ok | {error, term()}.
-send_request(Sock, Req, none) ->
-    socket:send(Sock, term_to_binary(Req));
 send_request(Sock, Req, FD) ->
-    socket:sendmsg(Sock, #{iov => [term_to_binary(Req)],
-                           ctrl => [#{level => socket, type => rights,
-                                      data => <<FD:32/native>>}]}).
+    send_by(Sock, Req, FD, infinity).
+
+%% Send one request, waiting for room on the side channel until Deadline
+%% (`{error, timeout}' then). A seqpacket message goes whole or not at
+%% all, so a send that timed out sent nothing.
+send_by(Sock, Req, FD, Deadline) ->
+    send_msg(Sock, request_msg(Req, FD), Deadline).
+
+send_msg(Sock, Msg, Deadline) ->
+    case socket:sendmsg(Sock, Msg, chunk(Deadline)) of
+        ok ->
+            ok;
+        {error, timeout} ->
+            case timeout(Deadline) of
+                0 -> {error, timeout};
+                _ -> send_msg(Sock, Msg, Deadline)
+            end;
+        {error, {Reason, _Rest}} ->
+            {error, Reason};
+        {error, _} = Error ->
+            Error;
+        {ok, _Rest} ->
+            %% Not on a seqpacket socket: a message is sent whole.
+            {error, eio}
+    end.
+
+request_msg(Req, none) ->
+    #{iov => [term_to_binary(Req)]};
+request_msg(Req, FD) ->
+    #{iov => [term_to_binary(Req)],
+      ctrl => [#{level => socket, type => rights, data => <<FD:32/native>>}]}.
+
+%% The send errors that mean the daemon is gone (its side channel closed):
+%% the request goes again to its successor.
+gone(closed) -> true;
+gone(epipe) -> true;
+gone(econnreset) -> true;
+gone(enotconn) -> true;
+gone(_) -> false.
 
 %%--------------------------------------------------------------------
 %% Internal functions
@@ -242,19 +283,27 @@ poll_claim(Srv, Tab, FD, Mode, Deadline) ->
             Rec = {FD, self(), Mode, poll, Ref},
             case claim(Tab, Rec) of
                 {ok, Old, Dead} ->
-                    case send_request(Sock, list_to_tuple([poll, self(), Ref, FD, Mode | Dead]), FD) of
+                    Req = list_to_tuple([poll, self(), Ref, FD, Mode | Dead]),
+                    case send_by(Sock, Req, FD, Deadline) of
                         ok ->
                             Again = fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end,
                             Reply = wait(Srv, FD, Deadline, Port, Ref, Again),
                             _ = catch ets:delete_object(Tab, Rec),
                             poll_reply(Reply);
-                        {error, ebadf} ->
+                        {error, Reason} ->
+                            %% Not sent: ebadf (sendmsg could not pass the
+                            %% fd: it is not open in the VM), timeout (the
+                            %% side channel stayed full until the deadline),
+                            %% or the daemon is gone.
                             erlang:demonitor(Ref, [flush]),
                             unclaim(Tab, Rec, Old),
-                            {error, ebadf};
-                        {error, _} ->
-                            erlang:demonitor(Ref, [flush]),
-                            after_restart(Srv, Port, fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end)
+                            case gone(Reason) of
+                                true ->
+                                    after_restart(Srv, Port, Deadline,
+                                                  fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end);
+                                false ->
+                                    {error, Reason}
+                            end
                     end;
                 {error, _} = Error ->
                     erlang:demonitor(Ref, [flush]),
@@ -318,20 +367,30 @@ unclaim(Tab, Rec, _Old) ->
 arm_request(_Srv, _Tab, _Rec, _Old, _Dead, undefined) ->
     {error, closed};
 arm_request(Srv, Tab, {FD, Self, Mode, fdset, Gen} = Rec, Old, Dead, {Sock, Port}) ->
-    case send_request(Sock, list_to_tuple([fdset, Self, Gen, FD, Mode | Dead]), FD) of
+    Req = list_to_tuple([fdset, Self, Gen, FD, Mode | Dead]),
+    case send_by(Sock, Req, FD, deadline(?FDSET_SEND_TIMEOUT)) of
         ok ->
             ok;
-        {error, ebadf} ->
-            %% sendmsg could not pass the fd: it is not open in the VM.
+        {error, timeout} ->
+            %% The side channel stayed full (inertd is not reading):
+            %% nothing was sent, nothing is armed.
             unclaim(Tab, Rec, Old),
-            {error, ebadf};
-        {error, _} ->
-            %% The side channel is gone with its daemon. The record is
-            %% in the table, so the next daemon may have been armed from
-            %% it already; arming it again is harmless (same pid, same
-            %% file).
-            after_restart(Srv, Port,
-                          fun() -> arm_request(Srv, Tab, Rec, Old, Dead, inert_srv:lookup(Srv)) end)
+            {error, eagain};
+        {error, Reason} ->
+            case gone(Reason) of
+                true ->
+                    %% The side channel is gone with its daemon. The
+                    %% record is in the table, so the next daemon may
+                    %% have been armed from it already; arming it again
+                    %% is harmless (same pid, same file).
+                    after_restart(Srv, Port, infinity,
+                                  fun() -> arm_request(Srv, Tab, Rec, Old, Dead, inert_srv:lookup(Srv)) end);
+                false ->
+                    %% ebadf: sendmsg could not pass the fd, it is not
+                    %% open in the VM.
+                    unclaim(Tab, Rec, Old),
+                    {error, Reason}
+            end
     end.
 
 %% The service monitors every process that arms an fd, to clear its
@@ -346,10 +405,23 @@ monitor_me(Srv) ->
             ok
     end.
 
-after_restart(Srv, Port, Then) ->
-    case inert_srv:await_restart(Srv, Port) of
+%% Then(), once the daemon behind Port has a successor that callers may
+%% send to; `{error, timeout}' if that is not so by Deadline.
+after_restart(Srv, Port, Deadline, Then) ->
+    case await_restart(Srv, Port, Deadline) of
         ok -> Then();
-        {error, closed} -> {error, closed}
+        {error, _} = Error -> Error
+    end.
+
+await_restart(Srv, Port, Deadline) ->
+    case inert_srv:await_restart(Srv, Port, chunk(Deadline)) of
+        {error, timeout} ->
+            case timeout(Deadline) of
+                0 -> {error, timeout};
+                _ -> await_restart(Srv, Port, Deadline)
+            end;
+        Other ->
+            Other
     end.
 
 %%--------------------------------------------------------------------
@@ -367,18 +439,18 @@ request(_Srv, _FD, _Build, _Deadline, undefined) ->
     {error, closed};
 request(Srv, FD, Build, Deadline, {Sock, Port}) ->
     Ref = erlang:monitor(port, Port),
-    case send_request(Sock, Build(Ref), FD) of
+    case send_by(Sock, Build(Ref), FD, Deadline) of
         ok ->
             Again = fun() -> request(Srv, FD, Build, Deadline, inert_srv:lookup(Srv)) end,
             wait(Srv, FD, Deadline, Port, Ref, Again);
-        {error, ebadf} ->
-            %% sendmsg could not pass the fd: it is not open in the VM.
+        {error, Reason} ->
             erlang:demonitor(Ref, [flush]),
-            {error, ebadf};
-        {error, _} ->
-            %% The side channel is gone with its daemon: try the next one.
-            erlang:demonitor(Ref, [flush]),
-            retry(Srv, FD, Build, Deadline, Port)
+            case gone(Reason) of
+                %% The side channel is gone with its daemon: try the next one.
+                true -> retry(Srv, FD, Build, Deadline, Port);
+                %% ebadf: sendmsg could not pass the fd, it is not open in the VM.
+                false -> {error, Reason}
+            end
     end.
 
 %% Wait for the answer to the request Ref. If the daemon dies first, the
@@ -391,21 +463,28 @@ wait(Srv, FD, Deadline, Port, Ref, Again) ->
             Reply;
         {'DOWN', Ref, port, Port, _} ->
             %% Answers of the old daemon are forwarded before
-            %% await_restart/2 returns: pick up one that made it.
-            case inert_srv:await_restart(Srv, Port) of
+            %% await_restart/3 returns: pick up one that made it.
+            case await_restart(Srv, Port, Deadline) of
                 ok -> flush(Ref, Again);
-                {error, closed} -> flush(Ref, fun() -> {error, closed} end)
+                {error, _} = Error -> flush(Ref, fun() -> Error end)
             end
-    after timeout(Deadline) ->
-        erlang:demonitor(Ref, [flush]),
-        %% After cancel/3 no answer for Ref is forwarded; one forwarded
-        %% before is already here.
-        _ = inert_srv:cancel(Srv, Ref, FD),
-        flush(Ref, fun() -> {error, timeout} end)
+    after chunk(Deadline) ->
+        case timeout(Deadline) of
+            0 ->
+                erlang:demonitor(Ref, [flush]),
+                %% After cancel/3 no answer for Ref is forwarded; one
+                %% forwarded before is already here.
+                _ = inert_srv:cancel(Srv, Ref, FD),
+                flush(Ref, fun() -> {error, timeout} end);
+            _ ->
+                %% A timeout longer than one `after' can wait.
+                wait(Srv, FD, Deadline, Port, Ref, Again)
+        end
     end.
 
 retry(Srv, FD, Build, Deadline, Port) ->
-    after_restart(Srv, Port, fun() -> request(Srv, FD, Build, Deadline, inert_srv:lookup(Srv)) end).
+    after_restart(Srv, Port, Deadline,
+                  fun() -> request(Srv, FD, Build, Deadline, inert_srv:lookup(Srv)) end).
 
 %% The answer to Ref if it is here, else Otherwise().
 flush(Ref, Otherwise) ->
@@ -424,6 +503,12 @@ timeout(infinity) ->
     infinity;
 timeout(Deadline) ->
     max(0, Deadline - erlang:monotonic_time(millisecond)).
+
+%% What is left until Deadline, at most what one wait can take.
+chunk(infinity) ->
+    infinity;
+chunk(Deadline) ->
+    min(timeout(Deadline), ?MAX_WAIT).
 
 %% The service process of a handle and its ownership table.
 service(Handle) ->

@@ -16,6 +16,7 @@
     kill_inertd_with_19000_ready_fds_delivers_each_once/1,
     kill_inertd_with_ready_fds_busy_pollers_and_a_bursty_vm_delivers_each_once/1,
     sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers/1,
+    full_side_channel_bounds_fdset_and_poll_and_recovers/1,
     kill_vm_takes_inertd_within_1s/1,
     caller_killed_mid_call_is_cleared_and_copies_closed/1,
     fds_that_cannot_be_waited_on_are_ready_under_each_poller/1,
@@ -35,6 +36,7 @@ all() ->
         kill_inertd_with_19000_ready_fds_delivers_each_once,
         kill_inertd_with_ready_fds_busy_pollers_and_a_bursty_vm_delivers_each_once,
         sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers,
+        full_side_channel_bounds_fdset_and_poll_and_recovers,
         kill_vm_takes_inertd_within_1s,
         caller_killed_mid_call_is_cleared_and_copies_closed,
         fds_that_cannot_be_waited_on_are_ready_under_each_poller,
@@ -253,6 +255,62 @@ sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers(_Config) ->
     {ok, write} = inert:poll(FD2, write, 1000),
     refute_message('_'),
     close_all([Rx2, Tx2 | lists:append([[Rx, Tx] || {Rx, _, Tx} <- Pairs])]).
+
+full_side_channel_bounds_fdset_and_poll_and_recovers(_Config) ->
+    %% inertd stopped, one client re-arming one fd in a loop: the side
+    %% channel's buffer fills. From then on an fdset returns {error,
+    %% eagain} within its 2 s send timeout, every poll/3 honours its
+    %% timeout, and after SIGCONT everything works again.
+    #{os_pid := OsPid, service := #{restarts := Restarts}} = inert:info(),
+    Pid = integer_to_list(OsPid),
+    {Rx, FD, Tx} = udp_pair(),
+    {Rx2, FD2, Tx2} = udp_pair(),
+    {Rx3, FD3, Tx3} = udp_pair(),
+    Self = self(),
+    [] = os:cmd("kill -STOP " ++ Pid),
+    try
+        Loop = fun Loop(N) ->
+            case inert:fdset(FD, read) of
+                ok -> Loop(N + 1);
+                Other -> Self ! {rearmer, N, Other}
+            end
+        end,
+        Rearmer = spawn_link(fun() -> Loop(0) end),
+        receive
+            {rearmer, N, Result} ->
+                ct:pal("the side channel was full after ~b fdsets; the next one: ~p", [N, Result]),
+                {error, eagain} = Result
+        after 30000 ->
+            ct:fail({fdset_blocked_on_a_full_side_channel,
+                     process_info(Rearmer, current_stacktrace)})
+        end,
+        %% Another caller's poll: its timeout rules, though it cannot
+        %% even send.
+        T0 = erlang:monotonic_time(millisecond),
+        {error, timeout} = in_other_process(fun() -> inert:poll(FD2, write, 300) end),
+        PollMs = erlang:monotonic_time(millisecond) - T0,
+        %% Another caller's fdset: bounded, with the documented answer,
+        %% and nothing claimed (a rival is not refused ebusy).
+        T1 = erlang:monotonic_time(millisecond),
+        {error, eagain} = in_other_process(fun() -> inert:fdset(FD3, read) end),
+        FdsetMs = erlang:monotonic_time(millisecond) - T1,
+        [] = [R || {F, _, _, _, _} = R <- ets:tab2list(inert_srv:table(inert:pollid())), F =:= FD3],
+        ct:pal("with the side channel full: poll/3 of 300 ms took ~b ms, fdset ~b ms",
+               [PollMs, FdsetMs]),
+        true = PollMs >= 300 andalso PollMs < 1500,
+        true = FdsetMs >= 2000 andalso FdsetMs < 3500
+    after
+        os:cmd("kill -CONT " ++ Pid)
+    end,
+    %% Recovered: the requests queued go through, new ones too.
+    {ok, write} = inert:poll(FD2, write, 5000),
+    ok = inert:fdset(FD3, read),
+    ok = send_to(Tx3, Rx3),
+    receive {inert_read, _, FD3} -> ok after 5000 -> ct:fail(no_event_after_cont) end,
+    %% The re-armer has exited: its interest is cleared.
+    #{os_pid := OsPid, service := #{restarts := Restarts}} = inert:info(),
+    await_armed(0),
+    close_all([Rx, Tx, Rx2, Tx2, Rx3, Tx3]).
 
 kill_vm_takes_inertd_within_1s(_Config) ->
     {ok, Peer, _} = peer:start_link(#{connection => standard_io,
