@@ -330,6 +330,11 @@ entry({failed, Pid, Ref, FD, Why}, #st{tab = Tab} = St) ->
     St;
 entry({cleared, Pid, Ref, FD, Left, IRef}, #st{tab = Tab} = St) ->
     case ets:lookup(Tab, FD) of
+        [{_, Poller, _, poll, IRef}] when Left =:= none ->
+            %% The whole poll is cleared: its caller waits for an answer
+            %% nobody else will give (its record is its own to drop).
+            _ = is_map_key(IRef, St#st.cancelled) orelse (Poller ! {IRef, {error, ecanceled}}),
+            true;
         [{_, _, _, Kind, IRef} = Rec] when is_atom(Kind) ->
             narrow(Tab, Rec, Left);
         _ ->

@@ -25,6 +25,7 @@
     poll_returns_the_ready_direction/1,
     poll_timeout_leaves_nothing_armed_and_no_message/1,
     poll_race_with_zero_timeout_leaves_no_message/1,
+    fdclr_by_another_process_ends_a_blocked_poll_with_ecanceled/1,
     bad_fd_is_ebadf/1,
     bad_mode_or_option_is_einval/1,
     fd_that_cannot_be_waited_on_is_ready_every_time/1,
@@ -59,6 +60,7 @@ all() ->
         poll_returns_the_ready_direction,
         poll_timeout_leaves_nothing_armed_and_no_message,
         poll_race_with_zero_timeout_leaves_no_message,
+        fdclr_by_another_process_ends_a_blocked_poll_with_ecanceled,
         bad_fd_is_ebadf,
         bad_mode_or_option_is_einval,
         fd_that_cannot_be_waited_on_is_ready_every_time,
@@ -273,6 +275,46 @@ poll_race_with_zero_timeout_leaves_no_message(_Config) ->
     refute_message('_'),
     #{armed := []} = inert:info(),
     gen_udp:close(S).
+
+fdclr_by_another_process_ends_a_blocked_poll_with_ecanceled(_Config) ->
+    %% A poll with no timeout on an fd that is not ready; another process
+    %% clears the fd. The poll returns {error, ecanceled}, and nothing is
+    %% left armed or in a mailbox, not even once the fd becomes ready.
+    {Rx, FD, Tx} = udp_pair(),
+    Self = self(),
+    Poller = spawn_link(fun() -> Self ! {polled, self(), inert:poll(FD, read, infinity)} end),
+    await_armed(1),
+    ok = in_other_process(fun() -> inert:fdclr(FD) end),
+    receive
+        {polled, Poller, Result} -> {error, ecanceled} = Result
+    after 5000 ->
+        ct:fail(poll_not_ended_by_fdclr)
+    end,
+    await_armed(0),
+    ok = send_to(Tx, Rx),
+    %% The fd is free: a poll of it by anyone works.
+    {ok, read} = inert:poll(FD, read, 5000),
+    close_all([Rx, Tx]),
+    %% A poll is one interest: clearing any direction it waits for ends
+    %% it; clearing a direction it does not wait for leaves it waiting
+    %% (a listener: never writable, readable on a connection).
+    {ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+    {ok, LFD} = inet:getfd(L),
+    {ok, LPort} = inet:port(L),
+    Poller2 = spawn_link(fun() -> Self ! {polled, self(), inert:poll(LFD, read_write, infinity)} end),
+    await_armed(1),
+    ok = in_other_process(fun() -> inert:fdclr(LFD, write) end),
+    receive {polled, Poller2, R2} -> {error, ecanceled} = R2 after 5000 -> ct:fail(poll_hangs) end,
+    Poller3 = spawn_link(fun() -> Self ! {polled, self(), inert:poll(LFD, read, infinity)} end),
+    await_armed(1),
+    ok = in_other_process(fun() -> inert:fdclr(LFD, write) end),
+    [#{mode := read, kind := poll}] = armed_entries(LFD),
+    {ok, C} = gen_tcp:connect({127,0,0,1}, LPort, []),
+    receive {polled, Poller3, R3} -> {ok, read} = R3 after 5000 -> ct:fail(poll_hangs) end,
+    await_armed(0),
+    refute_message({'_', {error, ecanceled}}),
+    gen_tcp:close(C),
+    gen_tcp:close(L).
 
 %%--------------------------------------------------------------------
 %% SPEC §2: bad input returns, never crashes
