@@ -546,12 +546,17 @@ options(Mode, Default) when is_atom(Mode) ->
     options([{mode, Mode}], Default);
 options(Opts, Default) when is_list(Opts) ->
     try
-        lists:foldl(fun option/2, {Default, infinity}, Opts)
+        fold_options(Opts, {Default, infinity})
     catch
         throw:einval -> error
     end;
 options(_, _) ->
     error.
+
+%% Not lists:foldl/3: an improper list is bad input, not a crash.
+fold_options([Opt | Rest], Acc) -> fold_options(Rest, option(Opt, Acc));
+fold_options([], Acc) -> Acc;
+fold_options(_Tail, _Acc) -> throw(einval).
 
 option({mode, M}, {_, T}) ->
     valid_mode(M) orelse throw(einval),

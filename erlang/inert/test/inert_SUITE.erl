@@ -28,6 +28,8 @@
     fdclr_by_another_process_ends_a_blocked_poll_with_ecanceled/1,
     bad_fd_is_ebadf/1,
     bad_mode_or_option_is_einval/1,
+    improper_option_lists_are_einval/1,
+    poll_timeouts_of_2_pow_32_ms_and_more_are_honoured/1,
     fd_that_cannot_be_waited_on_is_ready_every_time/1,
     closed_after_stop/1,
     controlling_process_through_a_ring/1,
@@ -63,6 +65,8 @@ all() ->
         fdclr_by_another_process_ends_a_blocked_poll_with_ecanceled,
         bad_fd_is_ebadf,
         bad_mode_or_option_is_einval,
+        improper_option_lists_are_einval,
+        poll_timeouts_of_2_pow_32_ms_and_more_are_honoured,
         fd_that_cannot_be_waited_on_is_ready_every_time,
         closed_after_stop,
         controlling_process_through_a_ring,
@@ -346,6 +350,34 @@ bad_mode_or_option_is_einval(_Config) ->
     {error, einval} = inert:fdclr(FD, [{mode, none}]),
     {error, einval} = prim_inert:controlling_process(inert, not_a_pid),
     #{armed := []} = inert:info(),
+    close_all([Rx, Tx]).
+
+improper_option_lists_are_einval(_Config) ->
+    {Rx, FD, Tx} = udp_pair(),
+    Improper = [[{mode, read} | x], [{timeout, 5} | {mode, read}], [read_write | x]],
+    [{error, einval} = inert:fdset(FD, O) || O <- Improper],
+    [{error, einval} = inert:fdclr(FD, O) || O <- Improper],
+    [{error, einval} = inert:poll(FD, O) || O <- Improper],
+    [{error, einval} = inert:poll(FD, O, 10) || O <- Improper],
+    [{error, einval} = prim_inert:poll(inert, FD, O) || O <- Improper],
+    #{armed := []} = inert:info(),
+    refute_message('_'),
+    close_all([Rx, Tx]).
+
+poll_timeouts_of_2_pow_32_ms_and_more_are_honoured(_Config) ->
+    %% Longer than one `receive ... after' can wait: accepted, and waited
+    %% (in chunks) like any other timeout.
+    {Rx, FD, Tx} = udp_pair(),
+    [{ok, write} = inert:poll(FD, write, T) || T <- [1 bsl 32 - 1, 1 bsl 32, 1 bsl 40, 1 bsl 70]],
+    {ok, write} = inert:poll(FD, [{mode, write}, {timeout, 1 bsl 33}]),
+    Self = self(),
+    Poller = spawn_link(fun() -> Self ! {polled, self(), inert:poll(FD, read, 1 bsl 32)} end),
+    await_armed(1),
+    refute_message({polled, '_', '_'}),
+    ok = send_to(Tx, Rx),
+    receive {polled, Poller, R} -> {ok, read} = R after 5000 -> ct:fail(poll_hangs) end,
+    await_armed(0),
+    refute_message('_'),
     close_all([Rx, Tx]).
 
 fd_that_cannot_be_waited_on_is_ready_every_time(Config) ->
