@@ -20,7 +20,7 @@
 -module(inert_srv).
 -behaviour(gen_server).
 
--export([start_link/1, start_link/2, lookup/1, table/1, await_restart/3, cancel/3,
+-export([start/1, start_link/2, lookup/1, table/1, await_restart/3, cancel/3,
          status/1, info_keys/0, errnos/0]).
 -export([new_table/0, delivered/5]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
@@ -73,10 +73,12 @@
 %% API
 %%--------------------------------------------------------------------
 
-%% @doc Start a private service controlled by `Owner' (linked to it).
--spec start_link(pid()) -> {ok, pid()} | {error, term()}.
-start_link(Owner) when is_pid(Owner) ->
-    gen_server:start_link(?MODULE, Owner, []).
+%% @doc Start a private service controlled by `Owner'. It links itself to
+%% `Owner' once it runs: a service that cannot start sends nobody an exit
+%% signal, it returns `{error, Reason}'.
+-spec start(pid()) -> {ok, pid()} | {error, term()}.
+start(Owner) when is_pid(Owner) ->
+    gen_server:start(?MODULE, Owner, []).
 
 %% @doc Start a registered service that is its own controlling process.
 -spec start_link({local, atom()}, service) -> {ok, pid()} | {error, term()}.
@@ -176,6 +178,9 @@ init(Owner0) ->
     persistent_term:put({?MODULE, table, self()}, Tab),
     case spawn_inertd(#st{owner = Owner, exe = inertd_path(), tab = Tab}) of
         {ok, St} ->
+            %% The owner of a private service (it may be dead already:
+            %% then its 'EXIT' stops the service at once).
+            _ = Owner =:= self() orelse link(Owner),
             %% Nothing to re-arm: callers may send at once.
             {ok, published(St#st{feeder = start_feeder(St, none)})};
         {error, Reason} ->

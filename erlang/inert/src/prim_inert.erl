@@ -47,26 +47,39 @@
 -define(FDSET_SEND_TIMEOUT, 2000).
 
 %% @doc Start a private inert service, linked to and controlled by the
-%% caller. Returns its PollId, the second element of every message.
+%% caller. Returns its PollId, the second element of every message, or
+%% `{error, Reason}' if inertd cannot be started (the caller is not
+%% linked to anything then, and gets no exit signal).
 -spec start() -> pid() | {error, term()}.
 start() ->
-    case inert_srv:start_link(self()) of
+    case inert_srv:start(self()) of
         {ok, Pid} -> Pid;
         {error, _} = Error -> Error
     end.
 
-%% @doc Stop a service: inertd exits and closes every fd it held.
--spec stop(handle()) -> ok.
+%% @doc Stop a service: inertd exits and closes every fd it held. `ok'
+%% also when the service is gone already; `{error, einval}' when the
+%% handle names a process that is not an inert service (it is left alone).
+-spec stop(handle()) -> ok | {error, einval}.
 stop(Handle) ->
     case whereis_srv(Handle) of
         undefined ->
             ok;
         Srv ->
-            unlink(Srv),
-            try
-                gen_server:stop(Srv)
-            catch
-                exit:_ -> ok
+            case inert_srv:table(Srv) of
+                undefined ->
+                    %% Not an inert service, or one that is stopping.
+                    case is_process_alive(Srv) of
+                        true -> {error, einval};
+                        false -> ok
+                    end;
+                _ ->
+                    unlink(Srv),
+                    try
+                        gen_server:stop(Srv)
+                    catch
+                        exit:_ -> ok
+                    end
             end
     end.
 

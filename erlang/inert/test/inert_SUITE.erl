@@ -32,6 +32,9 @@
     poll_timeouts_of_2_pow_32_ms_and_more_are_honoured/1,
     fd_that_cannot_be_waited_on_is_ready_every_time/1,
     closed_after_stop/1,
+    start_that_cannot_spawn_inertd_returns_an_error_and_spares_the_caller/1,
+    stop_of_what_is_not_an_inert_service_is_einval_and_leaves_it_alone/1,
+    private_stop_and_owner_exit_log_nothing_above_debug/1,
     controlling_process_through_a_ring/1,
     controlling_process_only_by_owner/1,
     pollid_is_stable_and_in_every_message/1,
@@ -69,6 +72,9 @@ all() ->
         poll_timeouts_of_2_pow_32_ms_and_more_are_honoured,
         fd_that_cannot_be_waited_on_is_ready_every_time,
         closed_after_stop,
+        start_that_cannot_spawn_inertd_returns_an_error_and_spares_the_caller,
+        stop_of_what_is_not_an_inert_service_is_einval_and_leaves_it_alone,
+        private_stop_and_owner_exit_log_nothing_above_debug,
         controlling_process_through_a_ring,
         controlling_process_only_by_owner,
         pollid_is_stable_and_in_every_message,
@@ -418,6 +424,83 @@ closed_after_stop(_Config) ->
     {error, closed} = inert:info(),
     undefined = inert:pollid(),
     ok = inert:start().
+
+start_that_cannot_spawn_inertd_returns_an_error_and_spares_the_caller(_Config) ->
+    %% A daemon that exits at once, and one that does not exist: start/0
+    %% returns an error to a caller that does not trap exits, which lives
+    %% on, linked to nothing.
+    Starts = [begin
+                  true = os:putenv("INERTD", Exe),
+                  try
+                      in_other_process(fun() ->
+                          R = prim_inert:start(),
+                          {links, Links} = process_info(self(), links),
+                          {R, Links}
+                      end)
+                  after
+                      os:unsetenv("INERTD")
+                  end
+              end || Exe <- ["/bin/false", "/nonexistent/inertd"]],
+    ct:pal("start/0 with a daemon that cannot start: ~p", [Starts]),
+    [{{error, _}, []}, {{error, _}, []}] = Starts,
+    %% The real one still starts, linked to its caller.
+    PollId = prim_inert:start(),
+    {links, Links} = process_info(self(), links),
+    true = lists:member(PollId, Links),
+    ok = prim_inert:stop(PollId).
+
+stop_of_what_is_not_an_inert_service_is_einval_and_leaves_it_alone(_Config) ->
+    Plain = spawn(fun() -> receive stop -> ok end end),
+    {error, einval} = in_other_process(fun() -> prim_inert:stop(Plain) end),
+    true = is_process_alive(Plain),
+    {ok, Server} = pg:start(inert_suite_scope),
+    {error, einval} = in_other_process(fun() -> prim_inert:stop(Server) end),
+    true = is_process_alive(Server),
+    {error, einval} = prim_inert:stop(whereis(inert_sup)),
+    true = is_pid(whereis(inert_sup)),
+    %% Gone already, or never there: ok, as before.
+    ok = prim_inert:stop(no_such_name),
+    Plain ! stop,
+    ok = await(fun() -> not is_process_alive(Plain) end, 5000),
+    ok = prim_inert:stop(Plain),
+    exit(Server, kill).
+
+private_stop_and_owner_exit_log_nothing_above_debug(_Config) ->
+    %% A private instance stopped by its owner, and private instances
+    %% whose owners exit (normal, an error, killed) with interests armed:
+    %% nothing logged at notice or above.
+    ok = inert_test_lib:collect_logs(notice),
+    try
+        PollId = prim_inert:start(),
+        {Rx, FD, Tx} = udp_pair(),
+        ok = prim_inert:fdset(PollId, FD, read),
+        ok = prim_inert:stop(PollId),
+        [begin
+             Self = self(),
+             Owner = spawn(fun() ->
+                 P = prim_inert:start(),
+                 ok = prim_inert:fdset(P, FD, read),
+                 #{armed := [_]} = prim_inert:info(P),
+                 Self ! {started, self(), P},
+                 receive die -> exit(How) end
+             end),
+             P = receive {started, Owner, Pid} -> Pid after 10000 -> ct:fail(no_start) end,
+             MRef = erlang:monitor(process, P),
+             case How of
+                 kill -> exit(Owner, kill);
+                 _ -> Owner ! die
+             end,
+             receive {'DOWN', MRef, process, P, _} -> ok
+             after 5000 -> ct:fail({service_survived_owner, How})
+             end
+         end || How <- [normal, {some, error}, kill]],
+        close_all([Rx, Tx]),
+        %% Anything logged by those exits has been handled when a
+        %% round trip through the logger proxy is done.
+        [] = inert_test_lib:logged()
+    after
+        inert_test_lib:stop_collecting_logs()
+    end.
 
 %%--------------------------------------------------------------------
 %% SPEC §2: controlling process, pollid, info
