@@ -20,8 +20,8 @@
 -module(inert_srv).
 -behaviour(gen_server).
 
--export([start/1, start_link/2, lookup/1, table/1, await_restart/3, cancel/3,
-         status/1, info_keys/0, errnos/0]).
+-export([start/1, start_link/2, lookup/1, table/1, await_restart/4, cancel/3,
+         clear_down/3, status/1, info_keys/0, errnos/0]).
 -export([new_table/0, delivered/5]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -31,14 +31,27 @@
 
 -define(PROTOCOL_VERSION, 2).
 -define(START_TIMEOUT, 10000).
+%% Every restart counts one, every FORGIVE_MS a daemon ran takes one off
+%% (a start that fails counts one too): past MAX_RESTARTS each start
+%% waits BACKOFF_MIN_MS, doubling up to BACKOFF_MAX_MS.
 -define(MAX_RESTARTS, 5).
--define(RESTART_PERIOD_MS, 10000).
+-define(FORGIVE_MS, 1000).
+-define(BACKOFF_MIN_MS, 100).
+-define(BACKOFF_MAX_MS, 5000).
+%% A daemon that cannot be started is logged at most once per this long.
+-define(LOG_EVERY_MS, 10000).
 %% Acknowledge every ACK_EVERY frames: inertd stops reading requests when
 %% 256 frames are unacknowledged (PROTOCOL.md, "Flow control").
 -define(ACK_EVERY, 64).
 %% Requested send buffer of the side channel (bytes).
 -define(SIDE_SNDBUF, 4 * 1024 * 1024).
 
+
+%% When a caller waiting for a restart wants `down' instead: never
+%% (wait), as soon as no daemon runs (not_running), or only while the
+%% daemon cannot be started and the next start waits for the backoff
+%% (failing).
+-type if_down() :: wait | not_running | failing.
 
 -record(st, {
     owner :: pid(),
@@ -48,9 +61,18 @@
     %% the process that sends this service's own requests to the daemon
     %% (re-arms, cancel, down): see "The feeder"
     feeder :: pid() | undefined,
-    %% true from a restart until the feeder has re-armed every record;
-    %% callers wait for the end of it (await_restart/3)
-    rearming = false :: boolean(),
+    %% the daemon: starting (port open, waiting for its ready and hello
+    %% frames), rearming (the feeder re-arms every record), up (callers
+    %% send to it), down (none runs; a start is due at start_timer)
+    phase = starting :: starting | rearming | up | down,
+    start_timer :: reference() | undefined,
+    %% restarts not forgiven yet (see FORGIVE_MS), and when the running
+    %% daemon started
+    quick = 0 :: non_neg_integer(),
+    started_at = 0 :: integer(),
+    %% failed starts not logged yet, and when one was last logged
+    unlogged = 0 :: non_neg_integer(),
+    logged_at :: integer() | undefined,
     os_pid = 0 :: non_neg_integer(),
     %% frames received from this inertd, ready and hello included
     frames = 0 :: non_neg_integer(),
@@ -60,12 +82,12 @@
     mons = #{} :: #{pid() => reference()},
     %% polls cancelled after a timeout whose answers must be dropped
     cancelled = #{} :: #{reference() => true},
-    %% callers waiting for the daemon to be restarted
-    waiters = [] :: [gen_server:from()],
+    %% callers waiting for the daemon to be restarted, and when they want
+    %% to be told that none runs (see await_restart/4)
+    waiters = [] :: [{gen_server:from(), if_down()}],
     %% fds handed to callers that have not taken them yet, by the
     %% monitor reference that is also the token of the handover
     handovers = #{} :: #{reference() => {pid(), non_neg_integer()}},
-    restarts = [] :: [integer()],
     restarts_total = 0 :: non_neg_integer()
 }).
 
@@ -98,13 +120,28 @@ table(Srv) ->
 %% @doc Wait at most `Timeout' ms until the daemon behind `Port' has
 %% been replaced and its successor re-armed (or the service is gone).
 %% Every answer the old daemon produced has been forwarded when this
-%% returns `ok'.
--spec await_restart(pid(), port(), timeout()) -> ok | {error, closed | timeout}.
-await_restart(Srv, Port, Timeout) ->
+%% returns `ok'. `down' (see if_down()) means no daemon runs, and the
+%% next one is re-armed after this answer: an fdset claimed before this
+%% call is armed by that re-arm.
+-spec await_restart(pid(), port(), timeout(), if_down()) ->
+    ok | down | {error, closed | timeout}.
+await_restart(Srv, Port, Timeout, IfDown) ->
     try
-        gen_server:call(Srv, {await_restart, Port}, Timeout)
+        gen_server:call(Srv, {await_restart, Port, IfDown}, Timeout)
     catch
         exit:{timeout, _} -> {error, timeout};
+        exit:_ -> {error, closed}
+    end.
+
+%% @doc An fdclr while no daemon runs: the service clears `Mode' of the
+%% record of `FD' itself (a poll it ends is answered `{error,
+%% ecanceled}'), so that the next daemon is not armed with it. `retry'
+%% when a daemon runs (again): send the fdclr to it.
+-spec clear_down(pid(), non_neg_integer(), prim_inert:mode()) -> ok | retry | {error, closed}.
+clear_down(Srv, FD, Mode) ->
+    try
+        gen_server:call(Srv, {clear_down, FD, Mode}, infinity)
+    catch
         exit:_ -> {error, closed}
     end.
 
@@ -176,13 +213,13 @@ init(Owner0) ->
     end,
     Tab = new_table(),
     persistent_term:put({?MODULE, table, self()}, Tab),
-    case spawn_inertd(#st{owner = Owner, exe = inertd_path(), tab = Tab}) of
+    case start_sync(#st{owner = Owner, exe = inertd_path(), tab = Tab}) of
         {ok, St} ->
             %% The owner of a private service (it may be dead already:
             %% then its 'EXIT' stops the service at once).
             _ = Owner =:= self() orelse link(Owner),
             %% Nothing to re-arm: callers may send at once.
-            {ok, published(St#st{feeder = start_feeder(St, none)})};
+            {ok, published(St)};
         {error, Reason} ->
             _ = persistent_term:erase({?MODULE, table, self()}),
             {stop, Reason}
@@ -190,19 +227,32 @@ init(Owner0) ->
 
 -spec handle_call(term(), gen_server:from(), #st{}) ->
     {reply, term(), #st{}} | {noreply, #st{}}.
-handle_call({await_restart, Port}, From, #st{port = P, rearming = R} = St)
-  when P =:= Port; R ->
-    %% The daemon's exit has not been handled yet, or its successor is
-    %% being re-armed: answer once callers may send to the successor.
-    {noreply, St#st{waiters = [From | St#st.waiters]}};
-handle_call({await_restart, _OldPort}, _From, St) ->
+handle_call({await_restart, Port, IfDown}, From, #st{port = P, phase = Phase} = St) ->
+    if
+        Phase =:= up, P =/= Port ->
+            {reply, ok, St};
+        IfDown =:= not_running, Phase =:= starting orelse Phase =:= down;
+        IfDown =:= failing, Phase =:= down ->
+            {reply, down, St};
+        true ->
+            %% The daemon's exit has not been handled yet, or its
+            %% successor is not re-armed yet: answer once callers may
+            %% send to it (or, for `return', once none runs).
+            {noreply, St#st{waiters = [{From, IfDown} | St#st.waiters]}}
+    end;
+handle_call({clear_down, FD, Mode}, _From, #st{phase = Phase} = St)
+  when Phase =:= starting; Phase =:= down ->
+    clear_record(FD, Mode, St),
     {reply, ok, St};
+handle_call({clear_down, _FD, _Mode}, _From, St) ->
+    {reply, retry, St};
 handle_call({cancel, Ref, FD}, _From, St) ->
     send(St, {cancel, Ref, FD}),
     {reply, ok, St#st{cancelled = (St#st.cancelled)#{Ref => true}}};
 handle_call(status, _From, St) ->
     Reply = #{
         os_pid => St#st.os_pid,
+        daemon => St#st.phase,
         owner => St#st.owner,
         restarts => St#st.restarts_total,
         armed => ets:info(St#st.tab, size),
@@ -222,6 +272,14 @@ handle_cast(_Msg, St) ->
     {noreply, St}.
 
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
+handle_info({Port, _} = Msg, #st{port = Port, phase = starting} = St) ->
+    start_step(starting(Msg, St));
+handle_info({timeout, T, {start_timeout, _}} = Msg, #st{start_timer = T, phase = starting} = St) ->
+    start_step(starting(Msg, St));
+handle_info({timeout, T, start}, #st{start_timer = T, phase = down} = St) ->
+    attempt(St#st{start_timer = undefined});
+handle_info({timeout, _OldTimer, _}, St) ->
+    {noreply, St};
 handle_info({Port, {data, Frame}}, #st{port = Port} = St0) ->
     St = ack(St0),
     try binary_to_term(Frame, [safe]) of
@@ -295,6 +353,23 @@ terminate(_Reason, St) ->
     _ = [inert_fd:close(FD) || {Pid, FD} <- maps:values(St#st.handovers),
                                not is_process_alive(Pid)],
     ok.
+
+%% What inertd does for an fdclr, done here while none runs: Mode leaves
+%% the fdset record of FD; a poll waiting for any of Mode ends.
+clear_record(FD, Mode, #st{tab = Tab, cancelled = Cancelled}) ->
+    case ets:lookup(Tab, FD) of
+        [{_, Pid, Armed, poll, Ref}] ->
+            Ends = minus(Armed, Mode) =/= Armed,
+            %% Its caller waits for a daemon and finds this answer then,
+            %% or at its timeout.
+            _ = not Ends orelse is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {error, ecanceled}}),
+            ok;
+        [{_, _, Armed, fdset, _} = Rec] ->
+            _ = narrow(Tab, Rec, minus(Armed, Mode)),
+            ok;
+        _ ->
+            ok
+    end.
 
 %%--------------------------------------------------------------------
 %% Entries from inertd
@@ -484,6 +559,7 @@ tags(read) -> [inert_read];
 tags(write) -> [inert_write];
 tags(read_write) -> [inert_read, inert_write].
 
+minus(_, read_write) -> none;
 minus(read_write, read) -> write;
 minus(read_write, write) -> read;
 minus(Mode, Mode) -> none;
@@ -498,90 +574,172 @@ monitor_caller(Pid, #st{mons = Mons} = St) ->
 %% The daemon
 %%--------------------------------------------------------------------
 
-%% Spawn inertd, connect the side channel, say hello as the owner.
-spawn_inertd(#st{exe = Exe, owner = Owner} = St) ->
-    try
-        Port = open_port({spawn_executable, Exe},
-                         [{args, ["-vm-pid", os:getpid(), "-poller", poller()]}, {packet, 4},
-                          binary, exit_status, use_stdio]),
-        {OsPid, Path} = await_ready(Port),
-        {ok, Sock} = socket:open(local, seqpacket, default),
-        %% fdsets do not wait for inertd, so many callers can have many
-        %% requests in flight: a full send buffer makes them queue in
-        %% the socket NIF (EAGAIN, select, retry), which cut the rate of
-        %% 10 concurrent callers by more than half (BENCHMARKS.md). The
-        %% kernel caps this at net.core.wmem_max; best effort.
-        _ = socket:setopt(Sock, {socket, sndbuf}, ?SIDE_SNDBUF),
-        case socket:connect(Sock, #{family => local, path => Path}) of
-            ok -> ok;
-            {error, Why} -> _ = socket:close(Sock), throw({side_channel, Why})
-        end,
-        St1 = St#st{port = Port, sock = Sock, os_pid = OsPid, frames = 2},
-        ok = prim_inert:send_request(Sock, {hello, Owner}, none),
-        ok = await_hello(Port, Owner),
-        {ok, read_side(St1)}
+%% Starting a daemon: open its port; its ready frame says where the side
+%% channel is (connect it, say hello as the owner), its hello frame ends
+%% the start (PROTOCOL.md, "Start-up"). The first start, in init/1,
+%% waits for those frames (start_sync/1); a restart takes them as
+%% messages, so that this process serves callers meanwhile.
+open_daemon(#st{exe = Exe} = St) ->
+    try open_port({spawn_executable, Exe},
+                  [{args, ["-vm-pid", os:getpid(), "-poller", poller()]}, {packet, 4},
+                   binary, exit_status, use_stdio]) of
+        Port ->
+            Timer = erlang:start_timer(?START_TIMEOUT, self(), {start_timeout, Port}),
+            {ok, St#st{port = Port, sock = undefined, os_pid = 0, phase = starting,
+                       start_timer = Timer}}
     catch
-        error:Error -> {error, {inertd, Error}};
-        throw:Error -> {error, {inertd, Error}}
+        error:Error -> {error, {inertd, Error}}
     end.
 
-await_ready(Port) ->
-    receive
-        {Port, {data, Frame}} ->
-            case binary_to_term(Frame, [safe]) of
-                [{ready, ?PROTOCOL_VERSION, OsPid, Path}] -> {OsPid, Path};
-                Other -> port_close_quiet(Port), throw({bad_ready, Other})
+%% One message of a daemon that is starting.
+-spec starting(term(), #st{}) -> {starting | started, #st{}} | {error, term(), #st{}}.
+starting({Port, {data, Frame}}, #st{port = Port, sock = undefined, owner = Owner} = St) ->
+    case decode(Frame) of
+        [{ready, ?PROTOCOL_VERSION, OsPid, Path}] ->
+            case connect_side(Path) of
+                {ok, Sock} ->
+                    St1 = St#st{sock = Sock, os_pid = OsPid},
+                    case prim_inert:send_request(Sock, {hello, Owner}, none) of
+                        ok -> {starting, St1};
+                        {error, Why} -> {error, {inertd, {side_channel, Why}}, St1}
+                    end;
+                {error, Why} ->
+                    {error, {inertd, {side_channel, Why}}, St}
             end;
-        {Port, {exit_status, Status}} ->
-            throw({exit_status, Status})
-    after ?START_TIMEOUT ->
-        port_close_quiet(Port),
-        throw(ready_timeout)
+        Other ->
+            {error, {inertd, {bad_ready, Other}}, St}
+    end;
+starting({Port, {data, Frame}}, #st{port = Port, owner = Owner} = St) ->
+    case decode(Frame) of
+        [{hello, Owner, ?PROTOCOL_VERSION}] -> {started, St};
+        Other -> {error, {inertd, {bad_hello, Other}}, St}
+    end;
+starting({Port, {exit_status, Status}}, #st{port = Port} = St) ->
+    {error, {inertd, {exit_status, Status}}, St};
+starting({timeout, _, {start_timeout, Port}}, #st{port = Port} = St) ->
+    {error, {inertd, start_timeout}, St}.
+
+decode(Frame) ->
+    try
+        binary_to_term(Frame, [safe])
+    catch
+        error:badarg -> undecodable
     end.
 
-await_hello(Port, Owner) ->
-    receive
-        {Port, {data, Frame}} ->
-            case binary_to_term(Frame, [safe]) of
-                [{hello, Owner, ?PROTOCOL_VERSION}] -> ok;
-                Other -> port_close_quiet(Port), throw({bad_hello, Other})
-            end;
-        {Port, {exit_status, Status}} ->
-            throw({exit_status, Status})
-    after ?START_TIMEOUT ->
-        port_close_quiet(Port),
-        throw(hello_timeout)
+connect_side(Path) ->
+    {ok, Sock} = socket:open(local, seqpacket, default),
+    %% fdsets do not wait for inertd, so many callers can have many
+    %% requests in flight: a full send buffer makes them queue in the
+    %% socket NIF (EAGAIN, select, retry), which cut the rate of 10
+    %% concurrent callers by more than half (BENCHMARKS.md). The kernel
+    %% caps this at net.core.wmem_max; best effort.
+    _ = socket:setopt(Sock, {socket, sndbuf}, ?SIDE_SNDBUF),
+    case socket:connect(Sock, #{family => local, path => Path}) of
+        ok ->
+            {ok, Sock};
+        {error, _} = Error ->
+            _ = socket:close(Sock),
+            Error
     end.
+
+%% The first start: wait for the daemon's frames here.
+start_sync(St0) ->
+    case open_daemon(St0) of
+        {ok, St} -> start_sync_loop(St);
+        {error, _} = Error -> Error
+    end.
+
+start_sync_loop(#st{port = Port, start_timer = T} = St) ->
+    Step = receive
+        {Port, _} = Msg -> starting(Msg, St);
+        {timeout, T, _} = Msg -> starting(Msg, St)
+    end,
+    case Step of
+        {starting, St1} -> start_sync_loop(St1);
+        {started, St1} -> {ok, started(St1, none)};
+        {error, Reason, St1} -> close_daemon(St1), {error, Reason}
+    end.
+
+%% A restart's step.
+start_step({starting, St}) ->
+    {noreply, St};
+start_step({started, #st{logged_at = At} = St}) ->
+    %% After failures that were reported, say that it works again.
+    _ = At =:= undefined orelse
+        logger:notice("inert: inertd (os pid ~b) started", [St#st.os_pid]),
+    {noreply, started(St#st{unlogged = 0, logged_at = undefined}, St#st.tab)};
+start_step({error, Reason, St}) ->
+    failed(Reason, St).
+
+%% The daemon said hello: re-arm it from Tab (none at the first start).
+started(St0, Tab) ->
+    _ = erlang:cancel_timer(St0#st.start_timer),
+    St = St0#st{frames = 2, phase = rearming, start_timer = undefined,
+                started_at = erlang:monotonic_time(millisecond)},
+    read_side(St#st{feeder = start_feeder(St, Tab)}).
 
 %% inertd died: start a new one and re-arm every recorded interest, so
 %% callers see a delay and not a lost wake-up. The re-arm is the
 %% feeder's: this process goes back to its mailbox and forwards (and
-%% acknowledges) the frames the new daemon writes meanwhile.
-restart(#st{restarts = Restarts} = St0) ->
-    Now = erlang:monotonic_time(millisecond),
-    Recent = [T || T <- Restarts, Now - T < ?RESTART_PERIOD_MS],
+%% acknowledges) the frames the new daemon writes meanwhile. The PollId
+%% and the table stay, however often the daemon dies.
+restart(#st{started_at = Started, quick = Quick} = St) ->
+    close_daemon(St),
+    Lived = erlang:monotonic_time(millisecond) - Started,
+    Quick0 = max(0, Quick - Lived div ?FORGIVE_MS),
+    schedule(St#st{port = undefined, sock = undefined, feeder = undefined,
+                   start_timer = undefined, cancelled = #{}, quick = Quick0 + 1}).
+
+%% A start that failed: try again later; say so, at most every
+%% LOG_EVERY_MS.
+failed(Reason, #st{logged_at = At, unlogged = N} = St0) ->
     close_daemon(St0),
-    St = St0#st{port = undefined, sock = undefined, feeder = undefined, cancelled = #{},
-                rearming = true, restarts = [Now | Recent],
-                restarts_total = St0#st.restarts_total + 1},
-    case length(Recent) >= ?MAX_RESTARTS of
+    Now = erlang:monotonic_time(millisecond),
+    St = case At =:= undefined orelse Now - At >= ?LOG_EVERY_MS of
         true ->
-            {stop, {inertd, too_many_restarts}, St};
+            logger:warning("inert: inertd (~ts) could not be started: ~p (~b more failures "
+                           "since the last report); retrying", [St0#st.exe, Reason, N]),
+            St0#st{logged_at = Now, unlogged = 0};
         false ->
-            case spawn_inertd(St) of
-                {ok, St1} ->
-                    {noreply, St1#st{feeder = start_feeder(St1, St1#st.tab)}};
-                {error, Reason} ->
-                    {stop, Reason, St}
-            end
+            St0#st{unlogged = N + 1}
+    end,
+    schedule(St#st{port = undefined, sock = undefined, feeder = undefined,
+                   start_timer = undefined, quick = St#st.quick + 1}).
+
+%% Start the next daemon, at once or after the backoff. Callers waiting
+%% for it that asked for it learn that none runs.
+schedule(#st{quick = Quick} = St0) ->
+    case backoff(Quick) of
+        0 ->
+            attempt(tell_down([not_running], St0#st{phase = down}));
+        Delay ->
+            St = tell_down([not_running, failing], St0#st{phase = down}),
+            {noreply, St#st{start_timer = erlang:start_timer(Delay, self(), start)}}
+    end.
+
+tell_down(Which, #st{waiters = Waiters} = St) ->
+    {Told, Left} = lists:partition(fun({_, IfDown}) -> lists:member(IfDown, Which) end, Waiters),
+    _ = [gen_server:reply(From, down) || {From, _} <- Told],
+    St#st{waiters = Left}.
+
+backoff(Quick) when Quick =< ?MAX_RESTARTS ->
+    0;
+backoff(Quick) ->
+    min(?BACKOFF_MIN_MS bsl min(Quick - ?MAX_RESTARTS - 1, 16), ?BACKOFF_MAX_MS).
+
+attempt(St0) ->
+    St = St0#st{restarts_total = St0#st.restarts_total + 1},
+    case open_daemon(St) of
+        {ok, St1} -> {noreply, St1};
+        {error, Reason} -> failed(Reason, St)
     end.
 
 %% Callers may send to the daemon: they find its side channel and port
 %% with lookup/1, and those waiting in await_restart/3 go on.
 published(#st{sock = Sock, port = Port, waiters = Waiters} = St) ->
     persistent_term:put({?MODULE, self()}, {Sock, Port}),
-    _ = [gen_server:reply(From, ok) || From <- Waiters],
-    St#st{rearming = false, waiters = []}.
+    _ = [gen_server:reply(From, ok) || {From, _} <- Waiters],
+    St#st{phase = up, waiters = []}.
 
 %% This service's requests go through the feeder, so that it never waits
 %% on a full side channel; without a daemon there is nobody to tell.
@@ -661,7 +819,8 @@ rearm(_PollOrReason, _Sock, _Tab) ->
 
 %% The feeder first (it may be blocked on the side channel), then the
 %% port: inertd's stdin reaches EOF, its normal way out.
-close_daemon(#st{port = Port, sock = Sock, feeder = Feeder}) ->
+close_daemon(#st{port = Port, sock = Sock, feeder = Feeder, start_timer = Timer}) ->
+    _ = Timer =:= undefined orelse erlang:cancel_timer(Timer),
     _ = Feeder =:= undefined orelse begin unlink(Feeder), exit(Feeder, kill) end,
     _ = Port =:= undefined orelse port_close_quiet(Port),
     _ = Sock =:= undefined orelse socket:close(Sock),

@@ -122,7 +122,8 @@ fdclr(Handle, FD, Options) ->
                 {Srv, Tab} ->
                     %% A reason kept for this fd is forgotten too.
                     _ = catch ets:select_delete(Tab, [{{FD, '_', '_', {error, '_'}, '_'}, [], [true]}]),
-                    request(Srv, FD, fun(Ref) -> {fdclr, self(), Ref, FD, Mode} end, infinity)
+                    request(Srv, FD, fun(Ref) -> {fdclr, self(), Ref, FD, Mode} end, infinity,
+                            fun() -> clear_down(Handle, Srv, FD, Options) end)
             end
     end.
 
@@ -166,7 +167,8 @@ poll(Handle, FD, Mode, Timeout) ->
 %% service. Interests keep reporting to the processes that armed them.
 -spec controlling_process(handle(), term()) -> ok | {error, not_owner | einval | closed}.
 controlling_process(Handle, Pid) when is_pid(Pid) ->
-    request(Handle, none, fun(Ref) -> {controlling_process, self(), Ref, Pid} end, infinity);
+    request(Handle, none, fun(Ref) -> {controlling_process, self(), Ref, Pid} end, infinity,
+            fun no_daemon/0);
 controlling_process(_Handle, _Pid) ->
     {error, einval}.
 
@@ -174,17 +176,31 @@ controlling_process(_Handle, _Pid) ->
 %% merged with the service's (restarts, daemon OS pid).
 -spec info(handle()) -> map() | {error, closed}.
 info(Handle) ->
-    case request(Handle, none, fun(Ref) -> {info, self(), Ref} end, infinity) of
+    case request(Handle, none, fun(Ref) -> {info, self(), Ref} end, infinity,
+                 fun() -> down end) of
         Daemon when is_map(Daemon) ->
-            case inert_srv:status(whereis_srv(Handle)) of
-                Service when is_map(Service) ->
-                    maps:merge(maps:with(inert_srv:info_keys(), Daemon),
-                               #{service => Service});
-                Error ->
-                    Error
-            end;
+            with_service(Handle, maps:with(inert_srv:info_keys(), Daemon));
+        down ->
+            %% No inertd runs (it cannot be started): what the VM knows.
+            with_service(Handle, #{armed => vm_armed(Handle)});
         Error ->
             Error
+    end.
+
+with_service(Handle, Info) ->
+    case inert_srv:status(whereis_srv(Handle)) of
+        Service when is_map(Service) -> Info#{service => Service};
+        Error -> Error
+    end.
+
+%% The interests of the service's table, as info's `armed'.
+vm_armed(Handle) ->
+    case service(Handle) of
+        undefined ->
+            [];
+        {_Srv, Tab} ->
+            lists:sort([{FD, Mode, Pid, Kind} || {FD, Pid, Mode, Kind, _} <- ets:tab2list(Tab),
+                                                 is_atom(Kind)])
     end.
 
 %% @doc Have inertd duplicate `FD' through an SCM_RIGHTS round trip: the
@@ -194,7 +210,8 @@ info(Handle) ->
 dup(Handle, FD) ->
     case valid_fd(FD) of
         false -> {error, ebadf};
-        true -> handover(request(Handle, FD, fun(Ref) -> {dup, self(), Ref, FD} end, infinity))
+        true -> handover(request(Handle, FD, fun(Ref) -> {dup, self(), Ref, FD} end, infinity,
+                                 fun no_daemon/0))
     end.
 
 %% @doc Have inertd open the socket `Spec' describes (see
@@ -202,7 +219,8 @@ dup(Handle, FD) ->
 -spec open(handle(), term()) -> {ok, non_neg_integer()} | errno().
 open(Handle, Spec) ->
     case inert_fd:spec(Spec) of
-        {ok, Full} -> handover(request(Handle, none, fun(Ref) -> {open, self(), Ref, Full} end, infinity));
+        {ok, Full} -> handover(request(Handle, none, fun(Ref) -> {open, self(), Ref, Full} end,
+                                       infinity, fun no_daemon/0));
         error -> {error, einval}
     end.
 
@@ -300,7 +318,7 @@ poll_claim(Srv, Tab, FD, Mode, Deadline) ->
                     case send_by(Sock, Req, FD, Deadline) of
                         ok ->
                             Again = fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end,
-                            Reply = wait(Srv, FD, Deadline, Port, Ref, Again),
+                            Reply = wait(Srv, FD, Deadline, Port, Ref, Again, wait),
                             _ = catch ets:delete_object(Tab, Rec),
                             poll_reply(Reply);
                         {error, Reason} ->
@@ -312,7 +330,7 @@ poll_claim(Srv, Tab, FD, Mode, Deadline) ->
                             unclaim(Tab, Rec, Old),
                             case gone(Reason) of
                                 true ->
-                                    after_restart(Srv, Port, Deadline,
+                                    after_restart(Srv, Port, Deadline, wait,
                                                   fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end);
                                 false ->
                                     {error, Reason}
@@ -395,9 +413,21 @@ arm_request(Srv, Tab, {FD, Self, Mode, fdset, Gen} = Rec, Old, Dead, {Sock, Port
                     %% The side channel is gone with its daemon. The
                     %% record is in the table, so the next daemon may
                     %% have been armed from it already; arming it again
-                    %% is harmless (same pid, same file).
-                    after_restart(Srv, Port, infinity,
-                                  fun() -> arm_request(Srv, Tab, Rec, Old, Dead, inert_srv:lookup(Srv)) end);
+                    %% is harmless (same pid, same file). While none
+                    %% runs, the record is left for the re-arm of the
+                    %% next one, and this returns at once.
+                    case await_restart(Srv, Port, deadline(?FDSET_SEND_TIMEOUT), not_running) of
+                        ok ->
+                            arm_request(Srv, Tab, Rec, Old, Dead, inert_srv:lookup(Srv));
+                        down ->
+                            ok;
+                        {error, timeout} ->
+                            %% The next daemon's re-arm is that slow.
+                            unclaim(Tab, Rec, Old),
+                            {error, eagain};
+                        {error, _} = Error ->
+                            Error
+                    end;
                 false ->
                     %% ebadf: sendmsg could not pass the fd, it is not
                     %% open in the VM.
@@ -419,48 +449,68 @@ monitor_me(Srv) ->
     end.
 
 %% Then(), once the daemon behind Port has a successor that callers may
-%% send to; `{error, timeout}' if that is not so by Deadline.
-after_restart(Srv, Port, Deadline, Then) ->
-    case await_restart(Srv, Port, Deadline) of
+%% send to; `{error, timeout}' if that is not so by Deadline. Down is
+%% what a request answers while inertd cannot be started: `wait' (a poll
+%% waits for a daemon, until its deadline) or a fun that gives the
+%% answer.
+after_restart(Srv, Port, Deadline, Down, Then) ->
+    case await_restart(Srv, Port, Deadline, if_down(Down)) of
         ok -> Then();
+        down -> Down();
         {error, _} = Error -> Error
     end.
 
-await_restart(Srv, Port, Deadline) ->
-    case inert_srv:await_restart(Srv, Port, chunk(Deadline)) of
+if_down(wait) -> wait;
+if_down(_) -> failing.
+
+await_restart(Srv, Port, Deadline, IfDown) ->
+    case inert_srv:await_restart(Srv, Port, chunk(Deadline), IfDown) of
         {error, timeout} ->
             case timeout(Deadline) of
                 0 -> {error, timeout};
-                _ -> await_restart(Srv, Port, Deadline)
+                _ -> await_restart(Srv, Port, Deadline, IfDown)
             end;
         Other ->
             Other
     end.
 
+%% An fdclr while inertd cannot be started: the service clears the
+%% record itself; if a daemon runs again by then, the fdclr goes to it.
+clear_down(Handle, Srv, FD, Options) ->
+    case inert_srv:clear_down(Srv, FD, element(1, options(Options, read_write))) of
+        retry -> fdclr(Handle, FD, Options);
+        Reply -> Reply
+    end.
+
+%% dup, open and controlling_process while inertd cannot be started.
+no_daemon() ->
+    {error, closed}.
+
 %%--------------------------------------------------------------------
 %% Requests answered through the service
 %%--------------------------------------------------------------------
 
-%% Send a request and wait for its answer `{Ref, Reply}'.
-request(Handle, FD, Build, Timeout) ->
+%% Send a request and wait for its answer `{Ref, Reply}'; Down() is the
+%% answer while inertd cannot be started.
+request(Handle, FD, Build, Timeout, Down) ->
     case whereis_srv(Handle) of
         undefined -> {error, closed};
-        Srv -> request(Srv, FD, Build, deadline(Timeout), inert_srv:lookup(Srv))
+        Srv -> request(Srv, FD, Build, deadline(Timeout), Down, inert_srv:lookup(Srv))
     end.
 
-request(_Srv, _FD, _Build, _Deadline, undefined) ->
+request(_Srv, _FD, _Build, _Deadline, _Down, undefined) ->
     {error, closed};
-request(Srv, FD, Build, Deadline, {Sock, Port}) ->
+request(Srv, FD, Build, Deadline, Down, {Sock, Port}) ->
     Ref = erlang:monitor(port, Port),
     case send_by(Sock, Build(Ref), FD, Deadline) of
         ok ->
-            Again = fun() -> request(Srv, FD, Build, Deadline, inert_srv:lookup(Srv)) end,
-            wait(Srv, FD, Deadline, Port, Ref, Again);
+            Again = fun() -> request(Srv, FD, Build, Deadline, Down, inert_srv:lookup(Srv)) end,
+            wait(Srv, FD, Deadline, Port, Ref, Again, Down);
         {error, Reason} ->
             erlang:demonitor(Ref, [flush]),
             case gone(Reason) of
                 %% The side channel is gone with its daemon: try the next one.
-                true -> retry(Srv, FD, Build, Deadline, Port);
+                true -> retry(Srv, FD, Build, Deadline, Down, Port);
                 %% ebadf: sendmsg could not pass the fd, it is not open in the VM.
                 false -> {error, Reason}
             end
@@ -469,16 +519,17 @@ request(Srv, FD, Build, Deadline, {Sock, Port}) ->
 %% Wait for the answer to the request Ref. If the daemon dies first, the
 %% request is made again (Again) to its successor; at the deadline (a
 %% poll's timeout) it is cancelled.
-wait(Srv, FD, Deadline, Port, Ref, Again) ->
+wait(Srv, FD, Deadline, Port, Ref, Again, Down) ->
     receive
         {Ref, Reply} ->
             erlang:demonitor(Ref, [flush]),
             Reply;
         {'DOWN', Ref, port, Port, _} ->
             %% Answers of the old daemon are forwarded before
-            %% await_restart/3 returns: pick up one that made it.
-            case await_restart(Srv, Port, Deadline) of
+            %% await_restart/4 returns: pick up one that made it.
+            case await_restart(Srv, Port, Deadline, if_down(Down)) of
                 ok -> flush(Ref, Again);
+                down -> flush(Ref, Down);
                 {error, _} = Error -> flush(Ref, fun() -> Error end)
             end
     after chunk(Deadline) ->
@@ -491,13 +542,13 @@ wait(Srv, FD, Deadline, Port, Ref, Again) ->
                 flush(Ref, fun() -> {error, timeout} end);
             _ ->
                 %% A timeout longer than one `after' can wait.
-                wait(Srv, FD, Deadline, Port, Ref, Again)
+                wait(Srv, FD, Deadline, Port, Ref, Again, Down)
         end
     end.
 
-retry(Srv, FD, Build, Deadline, Port) ->
-    after_restart(Srv, Port, Deadline,
-                  fun() -> request(Srv, FD, Build, Deadline, inert_srv:lookup(Srv)) end).
+retry(Srv, FD, Build, Deadline, Down, Port) ->
+    after_restart(Srv, Port, Deadline, Down,
+                  fun() -> request(Srv, FD, Build, Deadline, Down, inert_srv:lookup(Srv)) end).
 
 %% The answer to Ref if it is here, else Otherwise().
 flush(Ref, Otherwise) ->
