@@ -48,10 +48,9 @@
 
 
 %% When a caller waiting for a restart wants `down' instead: never
-%% (wait), as soon as no daemon runs (not_running), or only while the
-%% daemon cannot be started and the next start waits for the backoff
-%% (failing).
--type if_down() :: wait | not_running | failing.
+%% (wait), or while the daemon cannot be started and the next start
+%% waits for the backoff (failing).
+-type if_down() :: wait | failing.
 
 -record(st, {
     owner :: pid(),
@@ -120,9 +119,7 @@ table(Srv) ->
 %% @doc Wait at most `Timeout' ms until the daemon behind `Port' has
 %% been replaced and its successor re-armed (or the service is gone).
 %% Every answer the old daemon produced has been forwarded when this
-%% returns `ok'. `down' (see if_down()) means no daemon runs, and the
-%% next one is re-armed after this answer: an fdset claimed before this
-%% call is armed by that re-arm.
+%% returns `ok'; `down' (see if_down()) when no daemon runs.
 -spec await_restart(pid(), port(), timeout(), if_down()) ->
     ok | down | {error, closed | timeout}.
 await_restart(Srv, Port, Timeout, IfDown) ->
@@ -231,13 +228,12 @@ handle_call({await_restart, Port, IfDown}, From, #st{port = P, phase = Phase} = 
     if
         Phase =:= up, P =/= Port ->
             {reply, ok, St};
-        IfDown =:= not_running, Phase =:= starting orelse Phase =:= down;
         IfDown =:= failing, Phase =:= down ->
             {reply, down, St};
         true ->
             %% The daemon's exit has not been handled yet, or its
             %% successor is not re-armed yet: answer once callers may
-            %% send to it (or, for `return', once none runs).
+            %% send to it (or, as IfDown says, once none runs).
             {noreply, St#st{waiters = [{From, IfDown} | St#st.waiters]}}
     end;
 handle_call({clear_down, FD, Mode}, _From, #st{phase = Phase} = St)
@@ -627,7 +623,12 @@ decode(Frame) ->
     end.
 
 connect_side(Path) ->
-    {ok, Sock} = socket:open(local, seqpacket, default),
+    case socket:open(local, seqpacket, default) of
+        {ok, Sock} -> connect_side(Sock, Path);
+        {error, _} = Error -> Error
+    end.
+
+connect_side(Sock, Path) ->
     %% fdsets do not wait for inertd, so many callers can have many
     %% requests in flight: a full send buffer makes them queue in the
     %% socket NIF (EAGAIN, select, retry), which cut the rate of 10
@@ -711,16 +712,15 @@ failed(Reason, #st{logged_at = At, unlogged = N} = St0) ->
 schedule(#st{quick = Quick} = St0) ->
     case backoff(Quick) of
         0 ->
-            attempt(tell_down([not_running], St0#st{phase = down}));
+            attempt(St0#st{phase = down});
         Delay ->
-            St = tell_down([not_running, failing], St0#st{phase = down}),
+            St = tell_down(St0#st{phase = down}),
             {noreply, St#st{start_timer = erlang:start_timer(Delay, self(), start)}}
     end.
 
-tell_down(Which, #st{waiters = Waiters} = St) ->
-    {Told, Left} = lists:partition(fun({_, IfDown}) -> lists:member(IfDown, Which) end, Waiters),
-    _ = [gen_server:reply(From, down) || {From, _} <- Told],
-    St#st{waiters = Left}.
+tell_down(#st{waiters = Waiters} = St) ->
+    _ = [gen_server:reply(From, down) || {From, failing} <- Waiters],
+    St#st{waiters = [W || {_, wait} = W <- Waiters]}.
 
 backoff(Quick) when Quick =< ?MAX_RESTARTS ->
     0;
@@ -735,7 +735,7 @@ attempt(St0) ->
     end.
 
 %% Callers may send to the daemon: they find its side channel and port
-%% with lookup/1, and those waiting in await_restart/3 go on.
+%% with lookup/1, and those waiting in await_restart/4 go on.
 published(#st{sock = Sock, port = Port, waiters = Waiters} = St) ->
     persistent_term:put({?MODULE, self()}, {Sock, Port}),
     _ = [gen_server:reply(From, ok) || {From, _} <- Waiters],
@@ -808,10 +808,14 @@ rearm({FD, Pid, Mode, fdset, Gen} = Rec, Sock, Tab) ->
             ok;
         ok ->
             ok;
-        {error, Reason} ->
+        {error, ebadf} ->
             %% The VM closed the fd while the daemon was down.
-            logger:notice("inert: could not re-arm fd ~b of ~p: ~p", [FD, Pid, Reason]),
+            logger:notice("inert: could not re-arm fd ~b of ~p: ~p", [FD, Pid, ebadf]),
             _ = ets:delete_object(Tab, Rec),
+            ok;
+        {error, _} ->
+            %% The new daemon is going away too: the record stays for the
+            %% next one (this feeder is killed when its exit is handled).
             ok
     end;
 rearm(_PollOrReason, _Sock, _Tab) ->

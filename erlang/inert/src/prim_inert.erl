@@ -397,7 +397,7 @@ unclaim(Tab, Rec, _Old) ->
 %% Send an fdset; on a daemon that is gone, send it again to the next.
 arm_request(_Srv, _Tab, _Rec, _Old, _Dead, undefined) ->
     {error, closed};
-arm_request(Srv, Tab, {FD, Self, Mode, fdset, Gen} = Rec, Old, Dead, {Sock, Port}) ->
+arm_request(_Srv, Tab, {FD, Self, Mode, fdset, Gen} = Rec, Old, Dead, {Sock, _Port}) ->
     Req = list_to_tuple([fdset, Self, Gen, FD, Mode | Dead]),
     case send_by(Sock, Req, FD, deadline(?FDSET_SEND_TIMEOUT)) of
         ok ->
@@ -410,24 +410,12 @@ arm_request(Srv, Tab, {FD, Self, Mode, fdset, Gen} = Rec, Old, Dead, {Sock, Port
         {error, Reason} ->
             case gone(Reason) of
                 true ->
-                    %% The side channel is gone with its daemon. The
-                    %% record is in the table, so the next daemon may
-                    %% have been armed from it already; arming it again
-                    %% is harmless (same pid, same file). While none
-                    %% runs, the record is left for the re-arm of the
-                    %% next one, and this returns at once.
-                    case await_restart(Srv, Port, deadline(?FDSET_SEND_TIMEOUT), not_running) of
-                        ok ->
-                            arm_request(Srv, Tab, Rec, Old, Dead, inert_srv:lookup(Srv));
-                        down ->
-                            ok;
-                        {error, timeout} ->
-                            %% The next daemon's re-arm is that slow.
-                            unclaim(Tab, Rec, Old),
-                            {error, eagain};
-                        {error, _} = Error ->
-                            Error
-                    end;
+                    %% The side channel is gone with its daemon, whose
+                    %% exit is handled after this claim: the next
+                    %% daemon is re-armed from the table, this record
+                    %% included (inert_srv's feeder), before any caller
+                    %% may send to it. Nothing to wait for.
+                    ok;
                 false ->
                     %% ebadf: sendmsg could not pass the fd, it is not
                     %% open in the VM.

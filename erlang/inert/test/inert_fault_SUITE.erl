@@ -467,9 +467,12 @@ caller_killed_mid_call_is_cleared_and_copies_closed(_Config) ->
     %% Killed wherever it is: in a sendmsg, waiting for an answer, or
     %% between calls.
     [begin
-         Pid = spawn(fun() -> Loop(0) end),
+         {Pid, MRef} = spawn_monitor(fun() -> Loop(0) end),
          receive looping -> ok after 10000 -> ct:fail(caller_not_running) end,
-         exit(Pid, kill)
+         exit(Pid, kill),
+         %% The next caller takes over the fds once it can see this one
+         %% is dead: the kill is a signal in flight until then.
+         receive {'DOWN', MRef, process, Pid, _} -> ok after 5000 -> ct:fail(caller_not_killed) end
      end || _ <- lists:seq(1, 5)],
     await_armed(0),
     ok = await(fun() -> daemon_fds() =:= Base end, 5000),
