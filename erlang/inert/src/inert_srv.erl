@@ -319,9 +319,12 @@ handle_info({'DOWN', Token, process, _Pid, _}, #st{handovers = Handovers} = St)
     {noreply, St#st{handovers = maps:remove(Token, Handovers)}};
 handle_info({'DOWN', _MRef, process, Pid, _}, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
     %% A caller died: inertd clears (and closes) whatever it still holds,
-    %% and then its records go (a new holder's request comes after).
-    send(St, {down, Pid}),
-    _ = ets:match_delete(St#st.tab, {'_', Pid, '_', '_', '_'}),
+    %% and then its records go (a new holder's request comes after; until
+    %% then a new holder takes the fd over from the dead one).
+    case St#st.feeder of
+        undefined -> forget(St#st.tab, Pid);
+        Feeder -> Feeder ! {down, Pid}
+    end,
     {noreply, St#st{mons = maps:remove(Pid, Mons)}};
 handle_info({monitor, Pid}, St) ->
     %% A caller about to arm its first fd through this service.
@@ -657,7 +660,7 @@ start_sync_loop(#st{port = Port, start_timer = T} = St) ->
     end,
     case Step of
         {starting, St1} -> start_sync_loop(St1);
-        {started, St1} -> {ok, started(St1, none)};
+        {started, St1} -> {ok, started(St1, false)};
         {error, Reason, St1} -> close_daemon(St1), {error, Reason}
     end.
 
@@ -668,16 +671,16 @@ start_step({started, #st{logged_at = At} = St}) ->
     %% After failures that were reported, say that it works again.
     _ = At =:= undefined orelse
         logger:notice("inert: inertd (os pid ~b) started", [St#st.os_pid]),
-    {noreply, started(St#st{unlogged = 0, logged_at = undefined}, St#st.tab)};
+    {noreply, started(St#st{unlogged = 0, logged_at = undefined}, true)};
 start_step({error, Reason, St}) ->
     failed(Reason, St).
 
-%% The daemon said hello: re-arm it from Tab (none at the first start).
-started(St0, Tab) ->
+%% The daemon said hello: re-arm it (Rearm: not at the first start).
+started(St0, Rearm) ->
     _ = erlang:cancel_timer(St0#st.start_timer),
     St = St0#st{frames = 2, phase = rearming, start_timer = undefined,
                 started_at = erlang:monotonic_time(millisecond)},
-    read_side(St#st{feeder = start_feeder(St, Tab)}).
+    read_side(St#st{feeder = start_feeder(St, Rearm)}).
 
 %% inertd died: start a new one and re-arm every recorded interest, so
 %% callers see a delay and not a lost wake-up. The re-arm is the
@@ -754,40 +757,47 @@ send(#st{feeder = Feeder}, Req) ->
 %%--------------------------------------------------------------------
 
 %% One feeder per daemon, linked to this process and killed with the
-%% daemon: it re-arms every fdset record of Tab (none at the first
+%% daemon: it re-arms every fdset record of the table (not at the first
 %% start), says {rearmed, self()}, then sends what this process asks, in
-%% order. Its sends block when inertd holds requests back (PROTOCOL.md,
+%% order: {send, Req}, and {down, Pid} (the records of the dead caller
+%% Pid go once inertd has been told). Its sends block when inertd holds requests back (PROTOCOL.md,
 %% "Flow control"); this process does not, so it keeps acknowledging and
 %% inertd resumes. Callers do not send to the new daemon before the
 %% re-arm is done (published/1), so no re-arm overtakes a caller's newer
 %% request for the same fd.
-start_feeder(#st{sock = Sock}, Tab) ->
+start_feeder(#st{sock = Sock, tab = Tab}, Rearm) ->
     Srv = self(),
-    spawn_link(fun() -> feeder(Srv, Sock, Tab) end).
+    spawn_link(fun() -> feeder(Srv, Sock, Tab, Rearm) end).
 
-feeder(Srv, Sock, Tab) ->
-    _ = Tab =:= none orelse ets:foldl(fun(Rec, ok) -> feed_pending(Sock), rearm(Rec, Sock, Tab) end,
-                                     ok, Tab),
+feeder(Srv, Sock, Tab, Rearm) ->
+    _ = Rearm andalso
+        ets:foldl(fun(Rec, ok) -> feed_pending(Sock, Tab), rearm(Rec, Sock, Tab) end, ok, Tab),
     Srv ! {rearmed, self()},
-    feeder_loop(Sock).
+    feeder_loop(Sock, Tab).
 
-feeder_loop(Sock) ->
+feeder_loop(Sock, Tab) ->
     receive
-        {send, Req} ->
-            feed(Sock, Req),
-            feeder_loop(Sock)
+        Msg ->
+            feed(Sock, Tab, Msg),
+            feeder_loop(Sock, Tab)
     end.
 
 %% The service's requests that came during the re-arm: a {down, Pid} goes
-%% out before any later re-arm (whose record is gone then anyway).
-feed_pending(Sock) ->
+%% out before any later re-arm (whose record is gone then).
+feed_pending(Sock, Tab) ->
     receive
-        {send, Req} ->
-            feed(Sock, Req),
-            feed_pending(Sock)
+        Msg ->
+            feed(Sock, Tab, Msg),
+            feed_pending(Sock, Tab)
     after 0 ->
         ok
     end.
+
+feed(Sock, Tab, {down, Pid}) ->
+    feed(Sock, {down, Pid}),
+    forget(Tab, Pid);
+feed(Sock, _Tab, {send, Req}) ->
+    feed(Sock, Req).
 
 feed(Sock, Req) ->
     case prim_inert:send_request(Sock, Req, none) of
@@ -803,6 +813,8 @@ feed(Sock, Req) ->
 %% sent again by its caller, which is waiting for the restart.
 rearm({FD, Pid, Mode, fdset, Gen} = Rec, Sock, Tab) ->
     case ets:lookup(Tab, FD) =:= [Rec] andalso
+         %% A caller that died while its {down, Pid} could not be sent.
+         (is_process_alive(Pid) orelse not ets:delete_object(Tab, Rec)) andalso
          prim_inert:send_request(Sock, {fdset, Pid, Gen, FD, Mode}, FD) of
         false ->
             ok;
@@ -819,6 +831,11 @@ rearm({FD, Pid, Mode, fdset, Gen} = Rec, Sock, Tab) ->
             ok
     end;
 rearm(_PollOrReason, _Sock, _Tab) ->
+    ok.
+
+%% The records of a dead caller.
+forget(Tab, Pid) ->
+    _ = ets:match_delete(Tab, {'_', Pid, '_', '_', '_'}),
     ok.
 
 %% The feeder first (it may be blocked on the side channel), then the
