@@ -321,7 +321,7 @@ handle_info({'DOWN', _MRef, process, Pid, _}, #st{mons = Mons} = St) when is_map
     %% A caller died: inertd clears (and closes) whatever it still holds,
     %% and then its records go (a new holder's request comes after; until
     %% then a new holder takes the fd over from the dead one).
-    case St#st.feeder of
+    _ = case St#st.feeder of
         undefined -> forget(St#st.tab, Pid);
         Feeder -> Feeder ! {down, Pid}
     end,
