@@ -59,7 +59,8 @@ send(Sock, Payload, FDs) ->
 %% `socket:send/3'. `{error, ebadf}' when an fd is not open.
 -spec send(socket:socket(), iodata(), [fd()], timeout()) -> ok | {error, error_reason()}.
 send(Sock, Payload, FDs, Timeout) ->
-    case is_list(FDs) andalso length(FDs) =< ?MAX_FDS andalso lists:all(fun valid_fd/1, FDs) of
+    case is_socket(Sock) andalso is_fd_list(FDs) andalso length(FDs) =< ?MAX_FDS
+         andalso is_iodata(Payload) of
         false ->
             {error, einval};
         true ->
@@ -73,7 +74,37 @@ send(Sock, Payload, FDs, Timeout) ->
                        ctrl => [#{level => socket, type => rights,
                                   data => << <<FD:32/native>> || FD <- FDs >>}]}
             end,
-            sent(socket:sendmsg(Sock, Msg, Timeout), Sock, Timeout)
+            socket_call(fun() -> sent(socket:sendmsg(Sock, Msg, Timeout), Sock, Timeout) end)
+    end.
+
+%% A socket call with arguments checked here as far as they can be: what
+%% is left (a closed-over socket of another kind, a bad timeout) is
+%% {error, einval}, not a crash of the caller.
+socket_call(Fun) ->
+    try
+        Fun()
+    catch
+        error:badarg -> {error, einval};
+        error:{invalid, _} -> {error, einval};
+        error:timeout_value -> {error, einval}
+    end.
+
+%% An OTP socket (socket:socket() is this record in OTP 25 and later).
+is_socket({'$socket', Ref}) -> is_reference(Ref);
+is_socket(_) -> false.
+
+is_fd_list(FDs) ->
+    try
+        lists:all(fun valid_fd/1, FDs)
+    catch
+        error:_ -> false
+    end.
+
+is_iodata(Payload) ->
+    try iolist_size(Payload) of
+        _ -> true
+    catch
+        error:badarg -> false
     end.
 
 sent(ok, _Sock, _Timeout) -> ok;
@@ -100,7 +131,9 @@ recv(Sock, MaxFDs) ->
 -spec recv(socket:socket(), non_neg_integer(), timeout()) ->
     {ok, binary(), [fd()]} | {error, error_reason()}.
 recv(Sock, MaxFDs, Timeout) when is_integer(MaxFDs), MaxFDs >= 0, MaxFDs =< ?MAX_FDS ->
-    case socket:recvmsg(Sock, 0, ctrl_size(max(MaxFDs, 1)), [], Timeout) of
+    case is_socket(Sock) andalso
+         socket_call(fun() -> socket:recvmsg(Sock, 0, ctrl_size(max(MaxFDs, 1)), [], Timeout) end) of
+        false -> {error, einval};
         {ok, Msg} -> take(Msg, MaxFDs);
         {error, _} = Error -> Error
     end;
@@ -109,9 +142,32 @@ recv(_Sock, _MaxFDs, _Timeout) ->
 
 %% @doc The payload and fds of a message from `socket:recvmsg', with the
 %% rules of `recv/3': for callers that receive with `nowait' themselves.
--spec take(socket:msg_recv(), non_neg_integer()) ->
-    {ok, binary(), [fd()]} | {error, too_many_fds | truncated | unexpected_control}.
-take(#{iov := IOV, flags := Flags} = Msg, MaxFDs) ->
+%% Anything but such a message, or a bad `MaxFDs', is `{error, einval}'.
+-spec take(socket:msg_recv() | term(), non_neg_integer() | term()) ->
+    {ok, binary(), [fd()]} | {error, too_many_fds | truncated | unexpected_control | einval}.
+take(#{iov := IOV, flags := Flags} = Msg, MaxFDs)
+  when is_list(IOV), is_list(Flags), is_integer(MaxFDs), MaxFDs >= 0 ->
+    case is_iodata(IOV) andalso well_formed_ctrl(maps:get(ctrl, Msg, [])) of
+        true -> take1(Msg, MaxFDs);
+        false -> {error, einval}
+    end;
+take(_Msg, _MaxFDs) ->
+    {error, einval}.
+
+%% Control messages as socket:recvmsg returns them.
+well_formed_ctrl(Ctrl) when is_list(Ctrl) ->
+    try
+        lists:all(fun(#{level := _, type := _} = C) ->
+                          not is_map_key(data, C) orelse is_binary(maps:get(data, C));
+                     (_) -> false
+                  end, Ctrl)
+    catch
+        error:_ -> false
+    end;
+well_formed_ctrl(_) ->
+    false.
+
+take1(#{iov := IOV, flags := Flags} = Msg, MaxFDs) ->
     {FDs, Other} = rights(maps:get(ctrl, Msg, []), [], false),
     Error = case {lists:member(trunc, Flags), Other} of
         {true, _} -> truncated;
@@ -223,7 +279,7 @@ spec(_) ->
 
 family_of(Addr) when tuple_size(Addr) =:= 8 -> inet6;
 family_of(Addr) when is_list(Addr) ->
-    case inet:parse_strict_address(Addr) of
+    case parse_address(Addr) of
         {ok, IP} -> family_of(IP);
         {error, _} -> inet
     end;
@@ -246,13 +302,21 @@ address(inet, loopback) -> {127, 0, 0, 1};
 address(inet6, any) -> {0, 0, 0, 0, 0, 0, 0, 0};
 address(inet6, loopback) -> {0, 0, 0, 0, 0, 0, 0, 1};
 address(Family, Addr) when is_list(Addr) ->
-    case inet:parse_strict_address(Addr) of
+    case parse_address(Addr) of
         {ok, IP} -> address(Family, IP);
         {error, _} -> error
     end;
 address(inet, {_, _, _, _} = IP) -> checked(IP, 255);
 address(inet6, {_, _, _, _, _, _, _, _} = IP) -> checked(IP, 65535);
 address(_, _) -> error.
+
+%% inet:parse_strict_address/1 of a string; anything else (an improper
+%% or deep list, non-characters) is not an address.
+parse_address(Addr) ->
+    case io_lib:printable_latin1_list(Addr) of
+        true -> inet:parse_strict_address(Addr);
+        false -> {error, einval}
+    end.
 
 checked(IP, Max) ->
     case lists:all(fun(N) -> is_integer(N) andalso N >= 0 andalso N =< Max end,

@@ -20,8 +20,8 @@
 -module(inert_srv).
 -behaviour(gen_server).
 
--export([start_link/1, start_link/2, lookup/1, table/1, await_restart/2, cancel/3,
-         status/1, info_keys/0, errnos/0]).
+-export([start/1, start_link/2, lookup/1, table/1, await_restart/4, cancel/3,
+         clear_down/3, status/1, info_keys/0, errnos/0]).
 -export([new_table/0, delivered/5]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -31,8 +31,15 @@
 
 -define(PROTOCOL_VERSION, 2).
 -define(START_TIMEOUT, 10000).
+%% Every restart counts one, every FORGIVE_MS a daemon ran takes one off
+%% (a start that fails counts one too): past MAX_RESTARTS each start
+%% waits BACKOFF_MIN_MS, doubling up to BACKOFF_MAX_MS.
 -define(MAX_RESTARTS, 5).
--define(RESTART_PERIOD_MS, 10000).
+-define(FORGIVE_MS, 1000).
+-define(BACKOFF_MIN_MS, 100).
+-define(BACKOFF_MAX_MS, 5000).
+%% A daemon that cannot be started is logged at most once per this long.
+-define(LOG_EVERY_MS, 10000).
 %% Acknowledge every ACK_EVERY frames: inertd stops reading requests when
 %% 256 frames are unacknowledged (PROTOCOL.md, "Flow control").
 -define(ACK_EVERY, 64).
@@ -40,11 +47,31 @@
 -define(SIDE_SNDBUF, 4 * 1024 * 1024).
 
 
+%% When a caller waiting for a restart wants `down' instead: never
+%% (wait), or while the daemon cannot be started and the next start
+%% waits for the backoff (failing).
+-type if_down() :: wait | failing.
+
 -record(st, {
     owner :: pid(),
     exe :: file:filename(),
     port :: port() | undefined,
     sock :: socket:socket() | undefined,
+    %% the process that sends this service's own requests to the daemon
+    %% (re-arms, cancel, down): see "The feeder"
+    feeder :: pid() | undefined,
+    %% the daemon: starting (port open, waiting for its ready and hello
+    %% frames), rearming (the feeder re-arms every record), up (callers
+    %% send to it), down (none runs; a start is due at start_timer)
+    phase = starting :: starting | rearming | up | down,
+    start_timer :: reference() | undefined,
+    %% restarts not forgiven yet (see FORGIVE_MS), and when the running
+    %% daemon started
+    quick = 0 :: non_neg_integer(),
+    started_at = 0 :: integer(),
+    %% failed starts not logged yet, and when one was last logged
+    unlogged = 0 :: non_neg_integer(),
+    logged_at :: integer() | undefined,
     os_pid = 0 :: non_neg_integer(),
     %% frames received from this inertd, ready and hello included
     frames = 0 :: non_neg_integer(),
@@ -54,12 +81,12 @@
     mons = #{} :: #{pid() => reference()},
     %% polls cancelled after a timeout whose answers must be dropped
     cancelled = #{} :: #{reference() => true},
-    %% callers waiting for the daemon to be restarted
-    waiters = [] :: [gen_server:from()],
+    %% callers waiting for the daemon to be restarted, and when they want
+    %% to be told that none runs (see await_restart/4)
+    waiters = [] :: [{gen_server:from(), if_down()}],
     %% fds handed to callers that have not taken them yet, by the
     %% monitor reference that is also the token of the handover
     handovers = #{} :: #{reference() => {pid(), non_neg_integer()}},
-    restarts = [] :: [integer()],
     restarts_total = 0 :: non_neg_integer()
 }).
 
@@ -67,10 +94,12 @@
 %% API
 %%--------------------------------------------------------------------
 
-%% @doc Start a private service controlled by `Owner' (linked to it).
--spec start_link(pid()) -> {ok, pid()} | {error, term()}.
-start_link(Owner) when is_pid(Owner) ->
-    gen_server:start_link(?MODULE, Owner, []).
+%% @doc Start a private service controlled by `Owner'. It links itself to
+%% `Owner' once it runs: a service that cannot start sends nobody an exit
+%% signal, it returns `{error, Reason}'.
+-spec start(pid()) -> {ok, pid()} | {error, term()}.
+start(Owner) when is_pid(Owner) ->
+    gen_server:start(?MODULE, Owner, []).
 
 %% @doc Start a registered service that is its own controlling process.
 -spec start_link({local, atom()}, service) -> {ok, pid()} | {error, term()}.
@@ -87,13 +116,28 @@ lookup(Srv) ->
 table(Srv) ->
     persistent_term:get({?MODULE, table, Srv}, undefined).
 
-%% @doc Wait until the daemon behind `Port' has been replaced (or the
-%% service is gone). Every answer the old daemon produced has been
-%% forwarded when this returns `ok'.
--spec await_restart(pid(), port()) -> ok | {error, closed}.
-await_restart(Srv, Port) ->
+%% @doc Wait at most `Timeout' ms until the daemon behind `Port' has
+%% been replaced and its successor re-armed (or the service is gone).
+%% Every answer the old daemon produced has been forwarded when this
+%% returns `ok'; `down' (see if_down()) when no daemon runs.
+-spec await_restart(pid(), port(), timeout(), if_down()) ->
+    ok | down | {error, closed | timeout}.
+await_restart(Srv, Port, Timeout, IfDown) ->
     try
-        gen_server:call(Srv, {await_restart, Port}, infinity)
+        gen_server:call(Srv, {await_restart, Port, IfDown}, Timeout)
+    catch
+        exit:{timeout, _} -> {error, timeout};
+        exit:_ -> {error, closed}
+    end.
+
+%% @doc An fdclr while no daemon runs: the service clears `Mode' of the
+%% record of `FD' itself (a poll it ends is answered `{error,
+%% ecanceled}'), so that the next daemon is not armed with it. `retry'
+%% when a daemon runs (again): send the fdclr to it.
+-spec clear_down(pid(), non_neg_integer(), prim_inert:mode()) -> ok | retry | {error, closed}.
+clear_down(Srv, FD, Mode) ->
+    try
+        gen_server:call(Srv, {clear_down, FD, Mode}, infinity)
     catch
         exit:_ -> {error, closed}
     end.
@@ -167,9 +211,13 @@ init(Owner0) ->
     end,
     Tab = new_table(),
     persistent_term:put({?MODULE, table, self()}, Tab),
-    case spawn_inertd(#st{owner = Owner, exe = inertd_path(), tab = Tab}) of
+    case start_sync(#st{owner = Owner, exe = inertd_path(), tab = Tab}) of
         {ok, St} ->
-            {ok, St};
+            %% The owner of a private service (it may be dead already:
+            %% then its 'EXIT' stops the service at once).
+            _ = Owner =:= self() orelse link(Owner),
+            %% Nothing to re-arm: callers may send at once.
+            {ok, published(St)};
         {error, Reason} ->
             _ = persistent_term:erase({?MODULE, table, self()}),
             {stop, Reason}
@@ -177,17 +225,31 @@ init(Owner0) ->
 
 -spec handle_call(term(), gen_server:from(), #st{}) ->
     {reply, term(), #st{}} | {noreply, #st{}}.
-handle_call({await_restart, Port}, From, #st{port = Port} = St) ->
-    %% The daemon's exit has not been handled yet: answer after restart.
-    {noreply, St#st{waiters = [From | St#st.waiters]}};
-handle_call({await_restart, _OldPort}, _From, St) ->
+handle_call({await_restart, Port, IfDown}, From, #st{port = P, phase = Phase} = St) ->
+    if
+        Phase =:= up, P =/= Port ->
+            {reply, ok, St};
+        IfDown =:= failing, Phase =:= down ->
+            {reply, down, St};
+        true ->
+            %% The daemon's exit has not been handled yet, or its
+            %% successor is not re-armed yet: answer once callers may
+            %% send to it (or, as IfDown says, once none runs).
+            {noreply, St#st{waiters = [{From, IfDown} | St#st.waiters]}}
+    end;
+handle_call({clear_down, FD, Mode}, _From, #st{phase = Phase} = St)
+  when Phase =:= starting; Phase =:= down ->
+    clear_record(FD, Mode, St),
     {reply, ok, St};
+handle_call({clear_down, _FD, _Mode}, _From, St) ->
+    {reply, retry, St};
 handle_call({cancel, Ref, FD}, _From, St) ->
-    ok = send(St, {cancel, Ref, FD}),
+    send(St, {cancel, Ref, FD}),
     {reply, ok, St#st{cancelled = (St#st.cancelled)#{Ref => true}}};
 handle_call(status, _From, St) ->
     Reply = #{
         os_pid => St#st.os_pid,
+        daemon => St#st.phase,
         owner => St#st.owner,
         restarts => St#st.restarts_total,
         armed => ets:info(St#st.tab, size),
@@ -207,6 +269,14 @@ handle_cast(_Msg, St) ->
     {noreply, St}.
 
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
+handle_info({Port, _} = Msg, #st{port = Port, phase = starting} = St) ->
+    start_step(starting(Msg, St));
+handle_info({timeout, T, {start_timeout, _}} = Msg, #st{start_timer = T, phase = starting} = St) ->
+    start_step(starting(Msg, St));
+handle_info({timeout, T, start}, #st{start_timer = T, phase = down} = St) ->
+    attempt(St#st{start_timer = undefined});
+handle_info({timeout, _OldTimer, _}, St) ->
+    {noreply, St};
 handle_info({Port, {data, Frame}}, #st{port = Port} = St0) ->
     St = ack(St0),
     try binary_to_term(Frame, [safe]) of
@@ -227,6 +297,16 @@ handle_info({Port, {exit_status, Status}}, #st{port = Port} = St) ->
 handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
     logger:warning("inert: inertd port closed (~p); restarting", [Reason]),
     restart(St);
+handle_info({rearmed, Feeder}, #st{feeder = Feeder} = St) ->
+    %% Every record is re-armed: callers' requests go after the re-arms.
+    {noreply, published(St)};
+handle_info({rearmed, _OldFeeder}, St) ->
+    %% From the feeder of a daemon that died since.
+    {noreply, St};
+handle_info({'EXIT', Feeder, Reason}, #st{feeder = Feeder} = St) ->
+    logger:error("inert: feeder of inertd (os pid ~b) failed: ~p; restarting",
+                 [St#st.os_pid, Reason]),
+    restart(St#st{feeder = undefined});
 handle_info({'$socket', Sock, select, _Handle}, #st{sock = Sock} = St) ->
     {noreply, read_side(St)};
 handle_info({'$socket', _OldSock, _SelectOrAbort, _Info}, St) ->
@@ -240,9 +320,12 @@ handle_info({'DOWN', Token, process, _Pid, _}, #st{handovers = Handovers} = St)
     {noreply, St#st{handovers = maps:remove(Token, Handovers)}};
 handle_info({'DOWN', _MRef, process, Pid, _}, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
     %% A caller died: inertd clears (and closes) whatever it still holds,
-    %% and then its records go (a new holder's request comes after).
-    _ = send(St, {down, Pid}),
-    _ = ets:match_delete(St#st.tab, {'_', Pid, '_', '_', '_'}),
+    %% and then its records go (a new holder's request comes after; until
+    %% then a new holder takes the fd over from the dead one).
+    _ = case St#st.feeder of
+        undefined -> forget(St#st.tab, Pid);
+        Feeder -> Feeder ! {down, Pid}
+    end,
     {noreply, St#st{mons = maps:remove(Pid, Mons)}};
 handle_info({monitor, Pid}, St) ->
     %% A caller about to arm its first fd through this service.
@@ -270,6 +353,23 @@ terminate(_Reason, St) ->
     _ = [inert_fd:close(FD) || {Pid, FD} <- maps:values(St#st.handovers),
                                not is_process_alive(Pid)],
     ok.
+
+%% What inertd does for an fdclr, done here while none runs: Mode leaves
+%% the fdset record of FD; a poll waiting for any of Mode ends.
+clear_record(FD, Mode, #st{tab = Tab, cancelled = Cancelled}) ->
+    case ets:lookup(Tab, FD) of
+        [{_, Pid, Armed, poll, Ref}] ->
+            Ends = minus(Armed, Mode) =/= Armed,
+            %% Its caller waits for a daemon and finds this answer then,
+            %% or at its timeout.
+            _ = not Ends orelse is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {error, ecanceled}}),
+            ok;
+        [{_, _, Armed, fdset, _} = Rec] ->
+            _ = narrow(Tab, Rec, minus(Armed, Mode)),
+            ok;
+        _ ->
+            ok
+    end.
 
 %%--------------------------------------------------------------------
 %% Entries from inertd
@@ -310,6 +410,11 @@ entry({failed, Pid, Ref, FD, Why}, #st{tab = Tab} = St) ->
     St;
 entry({cleared, Pid, Ref, FD, Left, IRef}, #st{tab = Tab} = St) ->
     case ets:lookup(Tab, FD) of
+        [{_, Poller, _, poll, IRef}] when Left =:= none ->
+            %% The whole poll is cleared: its caller waits for an answer
+            %% nobody else will give (its record is its own to drop).
+            _ = is_map_key(IRef, St#st.cancelled) orelse (Poller ! {IRef, {error, ecanceled}}),
+            true;
         [{_, _, _, Kind, IRef} = Rec] when is_atom(Kind) ->
             narrow(Tab, Rec, Left);
         _ ->
@@ -454,6 +559,7 @@ tags(read) -> [inert_read];
 tags(write) -> [inert_write];
 tags(read_write) -> [inert_read, inert_write].
 
+minus(_, read_write) -> none;
 minus(read_write, read) -> write;
 minus(read_write, write) -> read;
 minus(Mode, Mode) -> none;
@@ -468,108 +574,234 @@ monitor_caller(Pid, #st{mons = Mons} = St) ->
 %% The daemon
 %%--------------------------------------------------------------------
 
-%% Spawn inertd, connect the side channel, say hello as the owner.
-spawn_inertd(#st{exe = Exe, owner = Owner} = St) ->
-    try
-        Port = open_port({spawn_executable, Exe},
-                         [{args, ["-vm-pid", os:getpid(), "-poller", poller()]}, {packet, 4},
-                          binary, exit_status, use_stdio]),
-        {OsPid, Path} = await_ready(Port),
-        {ok, Sock} = socket:open(local, seqpacket, default),
-        %% fdsets do not wait for inertd, so many callers can have many
-        %% requests in flight: a full send buffer makes them queue in
-        %% the socket NIF (EAGAIN, select, retry), which cut the rate of
-        %% 10 concurrent callers by more than half (BENCHMARKS.md). The
-        %% kernel caps this at net.core.wmem_max; best effort.
-        _ = socket:setopt(Sock, {socket, sndbuf}, ?SIDE_SNDBUF),
-        case socket:connect(Sock, #{family => local, path => Path}) of
-            ok -> ok;
-            {error, Why} -> _ = socket:close(Sock), throw({side_channel, Why})
-        end,
-        St1 = St#st{port = Port, sock = Sock, os_pid = OsPid, frames = 2},
-        ok = send(St1, {hello, Owner}),
-        ok = await_hello(Port, Owner),
-        persistent_term:put({?MODULE, self()}, {Sock, Port}),
-        {ok, read_side(St1)}
+%% Starting a daemon: open its port; its ready frame says where the side
+%% channel is (connect it, say hello as the owner), its hello frame ends
+%% the start (PROTOCOL.md, "Start-up"). The first start, in init/1,
+%% waits for those frames (start_sync/1); a restart takes them as
+%% messages, so that this process serves callers meanwhile.
+open_daemon(#st{exe = Exe} = St) ->
+    try open_port({spawn_executable, Exe},
+                  [{args, ["-vm-pid", os:getpid(), "-poller", poller()]}, {packet, 4},
+                   binary, exit_status, use_stdio]) of
+        Port ->
+            Timer = erlang:start_timer(?START_TIMEOUT, self(), {start_timeout, Port}),
+            {ok, St#st{port = Port, sock = undefined, os_pid = 0, phase = starting,
+                       start_timer = Timer}}
     catch
-        error:Error -> {error, {inertd, Error}};
-        throw:Error -> {error, {inertd, Error}}
+        error:Error -> {error, {inertd, Error}}
     end.
 
-await_ready(Port) ->
-    receive
-        {Port, {data, Frame}} ->
-            case binary_to_term(Frame, [safe]) of
-                [{ready, ?PROTOCOL_VERSION, OsPid, Path}] -> {OsPid, Path};
-                Other -> port_close_quiet(Port), throw({bad_ready, Other})
+%% One message of a daemon that is starting.
+-spec starting(term(), #st{}) -> {starting | started, #st{}} | {error, term(), #st{}}.
+starting({Port, {data, Frame}}, #st{port = Port, sock = undefined, owner = Owner} = St) ->
+    case decode(Frame) of
+        [{ready, ?PROTOCOL_VERSION, OsPid, Path}] ->
+            case connect_side(Path) of
+                {ok, Sock} ->
+                    St1 = St#st{sock = Sock, os_pid = OsPid},
+                    case prim_inert:send_request(Sock, {hello, Owner}, none) of
+                        ok -> {starting, St1};
+                        {error, Why} -> {error, {inertd, {side_channel, Why}}, St1}
+                    end;
+                {error, Why} ->
+                    {error, {inertd, {side_channel, Why}}, St}
             end;
-        {Port, {exit_status, Status}} ->
-            throw({exit_status, Status})
-    after ?START_TIMEOUT ->
-        port_close_quiet(Port),
-        throw(ready_timeout)
+        Other ->
+            {error, {inertd, {bad_ready, Other}}, St}
+    end;
+starting({Port, {data, Frame}}, #st{port = Port, owner = Owner} = St) ->
+    case decode(Frame) of
+        [{hello, Owner, ?PROTOCOL_VERSION}] -> {started, St};
+        Other -> {error, {inertd, {bad_hello, Other}}, St}
+    end;
+starting({Port, {exit_status, Status}}, #st{port = Port} = St) ->
+    {error, {inertd, {exit_status, Status}}, St};
+starting({timeout, _, {start_timeout, Port}}, #st{port = Port} = St) ->
+    {error, {inertd, start_timeout}, St}.
+
+decode(Frame) ->
+    try
+        binary_to_term(Frame, [safe])
+    catch
+        error:badarg -> undecodable
     end.
 
-await_hello(Port, Owner) ->
-    receive
-        {Port, {data, Frame}} ->
-            case binary_to_term(Frame, [safe]) of
-                [{hello, Owner, ?PROTOCOL_VERSION}] -> ok;
-                Other -> port_close_quiet(Port), throw({bad_hello, Other})
-            end;
-        {Port, {exit_status, Status}} ->
-            throw({exit_status, Status})
-    after ?START_TIMEOUT ->
-        port_close_quiet(Port),
-        throw(hello_timeout)
+connect_side(Path) ->
+    case socket:open(local, seqpacket, default) of
+        {ok, Sock} -> connect_side(Sock, Path);
+        {error, _} = Error -> Error
     end.
+
+connect_side(Sock, Path) ->
+    %% fdsets do not wait for inertd, so many callers can have many
+    %% requests in flight: a full send buffer makes them queue in the
+    %% socket NIF (EAGAIN, select, retry), which cut the rate of 10
+    %% concurrent callers by more than half (BENCHMARKS.md). The kernel
+    %% caps this at net.core.wmem_max; best effort.
+    _ = socket:setopt(Sock, {socket, sndbuf}, ?SIDE_SNDBUF),
+    case socket:connect(Sock, #{family => local, path => Path}) of
+        ok ->
+            {ok, Sock};
+        {error, _} = Error ->
+            _ = socket:close(Sock),
+            Error
+    end.
+
+%% The first start: wait for the daemon's frames here.
+start_sync(St0) ->
+    case open_daemon(St0) of
+        {ok, St} -> start_sync_loop(St);
+        {error, _} = Error -> Error
+    end.
+
+start_sync_loop(#st{port = Port, start_timer = T} = St) ->
+    Step = receive
+        {Port, _} = Msg -> starting(Msg, St);
+        {timeout, T, _} = Msg -> starting(Msg, St)
+    end,
+    case Step of
+        {starting, St1} -> start_sync_loop(St1);
+        {started, St1} -> {ok, started(St1, false)};
+        {error, Reason, St1} -> close_daemon(St1), {error, Reason}
+    end.
+
+%% A restart's step.
+start_step({starting, St}) ->
+    {noreply, St};
+start_step({started, #st{logged_at = At} = St}) ->
+    %% After failures that were reported, say that it works again.
+    _ = At =:= undefined orelse
+        logger:notice("inert: inertd (os pid ~b) started", [St#st.os_pid]),
+    {noreply, started(St#st{unlogged = 0, logged_at = undefined}, true)};
+start_step({error, Reason, St}) ->
+    failed(Reason, St).
+
+%% The daemon said hello: re-arm it (Rearm: not at the first start).
+started(St0, Rearm) ->
+    _ = erlang:cancel_timer(St0#st.start_timer),
+    St = St0#st{frames = 2, phase = rearming, start_timer = undefined,
+                started_at = erlang:monotonic_time(millisecond)},
+    read_side(St#st{feeder = start_feeder(St, Rearm)}).
 
 %% inertd died: start a new one and re-arm every recorded interest, so
-%% callers see a delay and not a lost wake-up.
-restart(#st{restarts = Restarts} = St0) ->
-    Now = erlang:monotonic_time(millisecond),
-    Recent = [T || T <- Restarts, Now - T < ?RESTART_PERIOD_MS],
+%% callers see a delay and not a lost wake-up. The re-arm is the
+%% feeder's: this process goes back to its mailbox and forwards (and
+%% acknowledges) the frames the new daemon writes meanwhile. The PollId
+%% and the table stay, however often the daemon dies.
+restart(#st{started_at = Started, quick = Quick} = St) ->
+    close_daemon(St),
+    Lived = erlang:monotonic_time(millisecond) - Started,
+    Quick0 = max(0, Quick - Lived div ?FORGIVE_MS),
+    schedule(St#st{port = undefined, sock = undefined, feeder = undefined,
+                   start_timer = undefined, cancelled = #{}, quick = Quick0 + 1}).
+
+%% A start that failed: try again later; say so, at most every
+%% LOG_EVERY_MS.
+failed(Reason, #st{logged_at = At, unlogged = N} = St0) ->
     close_daemon(St0),
-    St = St0#st{port = undefined, sock = undefined, cancelled = #{},
-                restarts = [Now | Recent],
-                restarts_total = St0#st.restarts_total + 1},
-    case length(Recent) >= ?MAX_RESTARTS of
+    Now = erlang:monotonic_time(millisecond),
+    St = case At =:= undefined orelse Now - At >= ?LOG_EVERY_MS of
         true ->
-            {stop, {inertd, too_many_restarts}, St};
+            logger:warning("inert: inertd (~ts) could not be started: ~p (~b more failures "
+                           "since the last report); retrying", [St0#st.exe, Reason, N]),
+            St0#st{logged_at = Now, unlogged = 0};
         false ->
-            case spawn_inertd(St) of
-                {ok, St1} ->
-                    St2 = rearm(St1),
-                    _ = [gen_server:reply(From, ok) || From <- St2#st.waiters],
-                    {noreply, St2#st{waiters = []}};
-                {error, Reason} ->
-                    {stop, Reason, St}
-            end
+            St0#st{unlogged = N + 1}
+    end,
+    schedule(St#st{port = undefined, sock = undefined, feeder = undefined,
+                   start_timer = undefined, quick = St#st.quick + 1}).
+
+%% Start the next daemon, at once or after the backoff. Callers waiting
+%% for it that asked for it learn that none runs.
+schedule(#st{quick = Quick} = St0) ->
+    case backoff(Quick) of
+        0 ->
+            attempt(St0#st{phase = down});
+        Delay ->
+            St = tell_down(St0#st{phase = down}),
+            {noreply, St#st{start_timer = erlang:start_timer(Delay, self(), start)}}
     end.
 
-%% Every fdset recorded in the table is armed again. A poll is sent again
-%% by its caller, which is waiting for the restart.
-rearm(#st{tab = Tab} = St) ->
-    ets:foldl(fun(Rec, ok) -> rearm(Rec, St) end, ok, Tab),
-    St.
+tell_down(#st{waiters = Waiters} = St) ->
+    _ = [gen_server:reply(From, down) || {From, failing} <- Waiters],
+    St#st{waiters = [W || {_, wait} = W <- Waiters]}.
 
-rearm({FD, Pid, Mode, fdset, Gen} = Rec, #st{sock = Sock, tab = Tab}) ->
-    case prim_inert:send_request(Sock, {fdset, Pid, Gen, FD, Mode}, FD) of
-        ok ->
-            ok;
-        {error, Reason} ->
-            %% The VM closed the fd while the daemon was down.
-            logger:notice("inert: could not re-arm fd ~b of ~p: ~p", [FD, Pid, Reason]),
-            _ = ets:delete_object(Tab, Rec),
-            ok
-    end;
-rearm(_PollOrReason, _St) ->
+backoff(Quick) when Quick =< ?MAX_RESTARTS ->
+    0;
+backoff(Quick) ->
+    min(?BACKOFF_MIN_MS bsl min(Quick - ?MAX_RESTARTS - 1, 16), ?BACKOFF_MAX_MS).
+
+attempt(St0) ->
+    St = St0#st{restarts_total = St0#st.restarts_total + 1},
+    case open_daemon(St) of
+        {ok, St1} -> {noreply, St1};
+        {error, Reason} -> failed(Reason, St)
+    end.
+
+%% Callers may send to the daemon: they find its side channel and port
+%% with lookup/1, and those waiting in await_restart/4 go on.
+published(#st{sock = Sock, port = Port, waiters = Waiters} = St) ->
+    persistent_term:put({?MODULE, self()}, {Sock, Port}),
+    _ = [gen_server:reply(From, ok) || {From, _} <- Waiters],
+    St#st{phase = up, waiters = []}.
+
+%% This service's requests go through the feeder, so that it never waits
+%% on a full side channel; without a daemon there is nobody to tell.
+send(#st{feeder = undefined}, _Req) ->
+    ok;
+send(#st{feeder = Feeder}, Req) ->
+    Feeder ! {send, Req},
     ok.
 
-send(#st{sock = undefined}, _Req) ->
-    ok;
-send(#st{sock = Sock}, Req) ->
-    case socket:send(Sock, term_to_binary(Req)) of
+%%--------------------------------------------------------------------
+%% The feeder
+%%--------------------------------------------------------------------
+
+%% One feeder per daemon, linked to this process and killed with the
+%% daemon: it re-arms every fdset record of the table (not at the first
+%% start), says {rearmed, self()}, then sends what this process asks, in
+%% order: {send, Req}, and {down, Pid} (the records of the dead caller
+%% Pid go once inertd has been told). Its sends block when inertd holds requests back (PROTOCOL.md,
+%% "Flow control"); this process does not, so it keeps acknowledging and
+%% inertd resumes. Callers do not send to the new daemon before the
+%% re-arm is done (published/1), so no re-arm overtakes a caller's newer
+%% request for the same fd.
+start_feeder(#st{sock = Sock, tab = Tab}, Rearm) ->
+    Srv = self(),
+    spawn_link(fun() -> feeder(Srv, Sock, Tab, Rearm) end).
+
+feeder(Srv, Sock, Tab, Rearm) ->
+    _ = Rearm andalso
+        ets:foldl(fun(Rec, ok) -> feed_pending(Sock, Tab), rearm(Rec, Sock, Tab) end, ok, Tab),
+    Srv ! {rearmed, self()},
+    feeder_loop(Sock, Tab).
+
+feeder_loop(Sock, Tab) ->
+    receive
+        Msg ->
+            feed(Sock, Tab, Msg),
+            feeder_loop(Sock, Tab)
+    end.
+
+%% The service's requests that came during the re-arm: a {down, Pid} goes
+%% out before any later re-arm (whose record is gone then).
+feed_pending(Sock, Tab) ->
+    receive
+        Msg ->
+            feed(Sock, Tab, Msg),
+            feed_pending(Sock, Tab)
+    after 0 ->
+        ok
+    end.
+
+feed(Sock, Tab, {down, Pid}) ->
+    feed(Sock, {down, Pid}),
+    forget(Tab, Pid);
+feed(Sock, _Tab, {send, Req}) ->
+    feed(Sock, Req).
+
+feed(Sock, Req) ->
+    case prim_inert:send_request(Sock, Req, none) of
         ok -> ok;
         {error, Reason} ->
             %% The daemon is going away; its exit is handled when it comes.
@@ -577,8 +809,41 @@ send(#st{sock = Sock}, Req) ->
             ok
     end.
 
-%% The port first: inertd's stdin reaches EOF, its normal way out.
-close_daemon(#st{port = Port, sock = Sock}) ->
+%% An fdset record is armed again if it is still in the table as it was
+%% (its caller has not cleared or re-armed it, nor died since). A poll is
+%% sent again by its caller, which is waiting for the restart.
+rearm({FD, Pid, Mode, fdset, Gen} = Rec, Sock, Tab) ->
+    case ets:lookup(Tab, FD) =:= [Rec] andalso
+         %% A caller that died while its {down, Pid} could not be sent.
+         (is_process_alive(Pid) orelse not ets:delete_object(Tab, Rec)) andalso
+         prim_inert:send_request(Sock, {fdset, Pid, Gen, FD, Mode}, FD) of
+        false ->
+            ok;
+        ok ->
+            ok;
+        {error, ebadf} ->
+            %% The VM closed the fd while the daemon was down.
+            logger:notice("inert: could not re-arm fd ~b of ~p: ~p", [FD, Pid, ebadf]),
+            _ = ets:delete_object(Tab, Rec),
+            ok;
+        {error, _} ->
+            %% The new daemon is going away too: the record stays for the
+            %% next one (this feeder is killed when its exit is handled).
+            ok
+    end;
+rearm(_PollOrReason, _Sock, _Tab) ->
+    ok.
+
+%% The records of a dead caller.
+forget(Tab, Pid) ->
+    _ = ets:match_delete(Tab, {'_', Pid, '_', '_', '_'}),
+    ok.
+
+%% The feeder first (it may be blocked on the side channel), then the
+%% port: inertd's stdin reaches EOF, its normal way out.
+close_daemon(#st{port = Port, sock = Sock, feeder = Feeder, start_timer = Timer}) ->
+    _ = Timer =:= undefined orelse erlang:cancel_timer(Timer),
+    _ = Feeder =:= undefined orelse begin unlink(Feeder), exit(Feeder, kill) end,
     _ = Port =:= undefined orelse port_close_quiet(Port),
     _ = Sock =:= undefined orelse socket:close(Sock),
     ok.

@@ -38,28 +38,48 @@
 -type options() :: mode() | [{mode, mode()} | {timeout, timeout()}].
 
 -define(MAX_FD, 16#7fffffff).
+%% The longest a `receive ... after' (and a socket or gen_server call)
+%% waits at once: longer timeouts are waited in chunks of it.
+-define(MAX_WAIT, 16#ffffffff).
+%% How long an fdset waits for room on a full side channel (inertd not
+%% reading requests: stopped, or held back by flow control) before it
+%% gives up with {error, eagain}.
+-define(FDSET_SEND_TIMEOUT, 2000).
 
 %% @doc Start a private inert service, linked to and controlled by the
-%% caller. Returns its PollId, the second element of every message.
+%% caller. Returns its PollId, the second element of every message, or
+%% `{error, Reason}' if inertd cannot be started (the caller is not
+%% linked to anything then, and gets no exit signal).
 -spec start() -> pid() | {error, term()}.
 start() ->
-    case inert_srv:start_link(self()) of
+    case inert_srv:start(self()) of
         {ok, Pid} -> Pid;
         {error, _} = Error -> Error
     end.
 
-%% @doc Stop a service: inertd exits and closes every fd it held.
--spec stop(handle()) -> ok.
+%% @doc Stop a service: inertd exits and closes every fd it held. `ok'
+%% also when the service is gone already; `{error, einval}' when the
+%% handle names a process that is not an inert service (it is left alone).
+-spec stop(handle()) -> ok | {error, einval}.
 stop(Handle) ->
     case whereis_srv(Handle) of
         undefined ->
             ok;
         Srv ->
-            unlink(Srv),
-            try
-                gen_server:stop(Srv)
-            catch
-                exit:_ -> ok
+            case inert_srv:table(Srv) of
+                undefined ->
+                    %% Not an inert service, or one that is stopping.
+                    case is_process_alive(Srv) of
+                        true -> {error, einval};
+                        false -> ok
+                    end;
+                _ ->
+                    unlink(Srv),
+                    try
+                        gen_server:stop(Srv)
+                    catch
+                        exit:_ -> ok
+                    end
             end
     end.
 
@@ -102,7 +122,8 @@ fdclr(Handle, FD, Options) ->
                 {Srv, Tab} ->
                     %% A reason kept for this fd is forgotten too.
                     _ = catch ets:select_delete(Tab, [{{FD, '_', '_', {error, '_'}, '_'}, [], [true]}]),
-                    request(Srv, FD, fun(Ref) -> {fdclr, self(), Ref, FD, Mode} end, infinity)
+                    request(Srv, FD, fun(Ref) -> {fdclr, self(), Ref, FD, Mode} end, infinity,
+                            fun() -> clear_down(Handle, Srv, FD, Options) end)
             end
     end.
 
@@ -146,7 +167,8 @@ poll(Handle, FD, Mode, Timeout) ->
 %% service. Interests keep reporting to the processes that armed them.
 -spec controlling_process(handle(), term()) -> ok | {error, not_owner | einval | closed}.
 controlling_process(Handle, Pid) when is_pid(Pid) ->
-    request(Handle, none, fun(Ref) -> {controlling_process, self(), Ref, Pid} end, infinity);
+    request(Handle, none, fun(Ref) -> {controlling_process, self(), Ref, Pid} end, infinity,
+            fun no_daemon/0);
 controlling_process(_Handle, _Pid) ->
     {error, einval}.
 
@@ -154,17 +176,31 @@ controlling_process(_Handle, _Pid) ->
 %% merged with the service's (restarts, daemon OS pid).
 -spec info(handle()) -> map() | {error, closed}.
 info(Handle) ->
-    case request(Handle, none, fun(Ref) -> {info, self(), Ref} end, infinity) of
+    case request(Handle, none, fun(Ref) -> {info, self(), Ref} end, infinity,
+                 fun() -> down end) of
         Daemon when is_map(Daemon) ->
-            case inert_srv:status(whereis_srv(Handle)) of
-                Service when is_map(Service) ->
-                    maps:merge(maps:with(inert_srv:info_keys(), Daemon),
-                               #{service => Service});
-                Error ->
-                    Error
-            end;
+            with_service(Handle, maps:with(inert_srv:info_keys(), Daemon));
+        down ->
+            %% No inertd runs (it cannot be started): what the VM knows.
+            with_service(Handle, #{armed => vm_armed(Handle)});
         Error ->
             Error
+    end.
+
+with_service(Handle, Info) ->
+    case inert_srv:status(whereis_srv(Handle)) of
+        Service when is_map(Service) -> Info#{service => Service};
+        Error -> Error
+    end.
+
+%% The interests of the service's table, as info's `armed'.
+vm_armed(Handle) ->
+    case service(Handle) of
+        undefined ->
+            [];
+        {_Srv, Tab} ->
+            lists:sort([{FD, Mode, Pid, Kind} || {FD, Pid, Mode, Kind, _} <- ets:tab2list(Tab),
+                                                 is_atom(Kind)])
     end.
 
 %% @doc Have inertd duplicate `FD' through an SCM_RIGHTS round trip: the
@@ -174,7 +210,8 @@ info(Handle) ->
 dup(Handle, FD) ->
     case valid_fd(FD) of
         false -> {error, ebadf};
-        true -> handover(request(Handle, FD, fun(Ref) -> {dup, self(), Ref, FD} end, infinity))
+        true -> handover(request(Handle, FD, fun(Ref) -> {dup, self(), Ref, FD} end, infinity,
+                                 fun no_daemon/0))
     end.
 
 %% @doc Have inertd open the socket `Spec' describes (see
@@ -182,19 +219,54 @@ dup(Handle, FD) ->
 -spec open(handle(), term()) -> {ok, non_neg_integer()} | errno().
 open(Handle, Spec) ->
     case inert_fd:spec(Spec) of
-        {ok, Full} -> handover(request(Handle, none, fun(Ref) -> {open, self(), Ref, Full} end, infinity));
+        {ok, Full} -> handover(request(Handle, none, fun(Ref) -> {open, self(), Ref, Full} end,
+                                       infinity, fun no_daemon/0));
         error -> {error, einval}
     end.
 
 %% @private Send one request on a side channel, with `FD' as SCM_RIGHTS
 %% unless it is `none'.
 -spec send_request(socket:socket(), tuple(), non_neg_integer() | none) -> ok | {error, term()}.
-send_request(Sock, Req, none) ->
-    socket:send(Sock, term_to_binary(Req));
 send_request(Sock, Req, FD) ->
-    socket:sendmsg(Sock, #{iov => [term_to_binary(Req)],
-                           ctrl => [#{level => socket, type => rights,
-                                      data => <<FD:32/native>>}]}).
+    send_by(Sock, Req, FD, infinity).
+
+%% Send one request, waiting for room on the side channel until Deadline
+%% (`{error, timeout}' then). A seqpacket message goes whole or not at
+%% all, so a send that timed out sent nothing.
+send_by(Sock, Req, FD, Deadline) ->
+    send_msg(Sock, request_msg(Req, FD), Deadline).
+
+send_msg(Sock, Msg, Deadline) ->
+    case socket:sendmsg(Sock, Msg, chunk(Deadline)) of
+        ok ->
+            ok;
+        {error, timeout} ->
+            case timeout(Deadline) of
+                0 -> {error, timeout};
+                _ -> send_msg(Sock, Msg, Deadline)
+            end;
+        {error, {Reason, _Rest}} ->
+            {error, Reason};
+        {error, _} = Error ->
+            Error;
+        {ok, _Rest} ->
+            %% Not on a seqpacket socket: a message is sent whole.
+            {error, eio}
+    end.
+
+request_msg(Req, none) ->
+    #{iov => [term_to_binary(Req)]};
+request_msg(Req, FD) ->
+    #{iov => [term_to_binary(Req)],
+      ctrl => [#{level => socket, type => rights, data => <<FD:32/native>>}]}.
+
+%% The send errors that mean the daemon is gone (its side channel closed):
+%% the request goes again to its successor.
+gone(closed) -> true;
+gone(epipe) -> true;
+gone(econnreset) -> true;
+gone(enotconn) -> true;
+gone(_) -> false.
 
 %%--------------------------------------------------------------------
 %% Internal functions
@@ -242,19 +314,27 @@ poll_claim(Srv, Tab, FD, Mode, Deadline) ->
             Rec = {FD, self(), Mode, poll, Ref},
             case claim(Tab, Rec) of
                 {ok, Old, Dead} ->
-                    case send_request(Sock, list_to_tuple([poll, self(), Ref, FD, Mode | Dead]), FD) of
+                    Req = list_to_tuple([poll, self(), Ref, FD, Mode | Dead]),
+                    case send_by(Sock, Req, FD, Deadline) of
                         ok ->
                             Again = fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end,
-                            Reply = wait(Srv, FD, Deadline, Port, Ref, Again),
+                            Reply = wait(Srv, FD, Deadline, Port, Ref, Again, wait),
                             _ = catch ets:delete_object(Tab, Rec),
                             poll_reply(Reply);
-                        {error, ebadf} ->
+                        {error, Reason} ->
+                            %% Not sent: ebadf (sendmsg could not pass the
+                            %% fd: it is not open in the VM), timeout (the
+                            %% side channel stayed full until the deadline),
+                            %% or the daemon is gone.
                             erlang:demonitor(Ref, [flush]),
                             unclaim(Tab, Rec, Old),
-                            {error, ebadf};
-                        {error, _} ->
-                            erlang:demonitor(Ref, [flush]),
-                            after_restart(Srv, Port, fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end)
+                            case gone(Reason) of
+                                true ->
+                                    after_restart(Srv, Port, Deadline, wait,
+                                                  fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end);
+                                false ->
+                                    {error, Reason}
+                            end
                     end;
                 {error, _} = Error ->
                     erlang:demonitor(Ref, [flush]),
@@ -317,21 +397,31 @@ unclaim(Tab, Rec, _Old) ->
 %% Send an fdset; on a daemon that is gone, send it again to the next.
 arm_request(_Srv, _Tab, _Rec, _Old, _Dead, undefined) ->
     {error, closed};
-arm_request(Srv, Tab, {FD, Self, Mode, fdset, Gen} = Rec, Old, Dead, {Sock, Port}) ->
-    case send_request(Sock, list_to_tuple([fdset, Self, Gen, FD, Mode | Dead]), FD) of
+arm_request(_Srv, Tab, {FD, Self, Mode, fdset, Gen} = Rec, Old, Dead, {Sock, _Port}) ->
+    Req = list_to_tuple([fdset, Self, Gen, FD, Mode | Dead]),
+    case send_by(Sock, Req, FD, deadline(?FDSET_SEND_TIMEOUT)) of
         ok ->
             ok;
-        {error, ebadf} ->
-            %% sendmsg could not pass the fd: it is not open in the VM.
+        {error, timeout} ->
+            %% The side channel stayed full (inertd is not reading):
+            %% nothing was sent, nothing is armed.
             unclaim(Tab, Rec, Old),
-            {error, ebadf};
-        {error, _} ->
-            %% The side channel is gone with its daemon. The record is
-            %% in the table, so the next daemon may have been armed from
-            %% it already; arming it again is harmless (same pid, same
-            %% file).
-            after_restart(Srv, Port,
-                          fun() -> arm_request(Srv, Tab, Rec, Old, Dead, inert_srv:lookup(Srv)) end)
+            {error, eagain};
+        {error, Reason} ->
+            case gone(Reason) of
+                true ->
+                    %% The side channel is gone with its daemon, whose
+                    %% exit is handled after this claim: the next
+                    %% daemon is re-armed from the table, this record
+                    %% included (inert_srv's feeder), before any caller
+                    %% may send to it. Nothing to wait for.
+                    ok;
+                false ->
+                    %% ebadf: sendmsg could not pass the fd, it is not
+                    %% open in the VM.
+                    unclaim(Tab, Rec, Old),
+                    {error, Reason}
+            end
     end.
 
 %% The service monitors every process that arms an fd, to clear its
@@ -346,66 +436,107 @@ monitor_me(Srv) ->
             ok
     end.
 
-after_restart(Srv, Port, Then) ->
-    case inert_srv:await_restart(Srv, Port) of
+%% Then(), once the daemon behind Port has a successor that callers may
+%% send to; `{error, timeout}' if that is not so by Deadline. Down is
+%% what a request answers while inertd cannot be started: `wait' (a poll
+%% waits for a daemon, until its deadline) or a fun that gives the
+%% answer.
+after_restart(Srv, Port, Deadline, Down, Then) ->
+    case await_restart(Srv, Port, Deadline, if_down(Down)) of
         ok -> Then();
-        {error, closed} -> {error, closed}
+        down -> Down();
+        {error, _} = Error -> Error
     end.
+
+if_down(wait) -> wait;
+if_down(_) -> failing.
+
+await_restart(Srv, Port, Deadline, IfDown) ->
+    case inert_srv:await_restart(Srv, Port, chunk(Deadline), IfDown) of
+        {error, timeout} ->
+            case timeout(Deadline) of
+                0 -> {error, timeout};
+                _ -> await_restart(Srv, Port, Deadline, IfDown)
+            end;
+        Other ->
+            Other
+    end.
+
+%% An fdclr while inertd cannot be started: the service clears the
+%% record itself; if a daemon runs again by then, the fdclr goes to it.
+clear_down(Handle, Srv, FD, Options) ->
+    case inert_srv:clear_down(Srv, FD, element(1, options(Options, read_write))) of
+        retry -> fdclr(Handle, FD, Options);
+        Reply -> Reply
+    end.
+
+%% dup, open and controlling_process while inertd cannot be started.
+no_daemon() ->
+    {error, closed}.
 
 %%--------------------------------------------------------------------
 %% Requests answered through the service
 %%--------------------------------------------------------------------
 
-%% Send a request and wait for its answer `{Ref, Reply}'.
-request(Handle, FD, Build, Timeout) ->
+%% Send a request and wait for its answer `{Ref, Reply}'; Down() is the
+%% answer while inertd cannot be started.
+request(Handle, FD, Build, Timeout, Down) ->
     case whereis_srv(Handle) of
         undefined -> {error, closed};
-        Srv -> request(Srv, FD, Build, deadline(Timeout), inert_srv:lookup(Srv))
+        Srv -> request(Srv, FD, Build, deadline(Timeout), Down, inert_srv:lookup(Srv))
     end.
 
-request(_Srv, _FD, _Build, _Deadline, undefined) ->
+request(_Srv, _FD, _Build, _Deadline, _Down, undefined) ->
     {error, closed};
-request(Srv, FD, Build, Deadline, {Sock, Port}) ->
+request(Srv, FD, Build, Deadline, Down, {Sock, Port}) ->
     Ref = erlang:monitor(port, Port),
-    case send_request(Sock, Build(Ref), FD) of
+    case send_by(Sock, Build(Ref), FD, Deadline) of
         ok ->
-            Again = fun() -> request(Srv, FD, Build, Deadline, inert_srv:lookup(Srv)) end,
-            wait(Srv, FD, Deadline, Port, Ref, Again);
-        {error, ebadf} ->
-            %% sendmsg could not pass the fd: it is not open in the VM.
+            Again = fun() -> request(Srv, FD, Build, Deadline, Down, inert_srv:lookup(Srv)) end,
+            wait(Srv, FD, Deadline, Port, Ref, Again, Down);
+        {error, Reason} ->
             erlang:demonitor(Ref, [flush]),
-            {error, ebadf};
-        {error, _} ->
-            %% The side channel is gone with its daemon: try the next one.
-            erlang:demonitor(Ref, [flush]),
-            retry(Srv, FD, Build, Deadline, Port)
+            case gone(Reason) of
+                %% The side channel is gone with its daemon: try the next one.
+                true -> retry(Srv, FD, Build, Deadline, Down, Port);
+                %% ebadf: sendmsg could not pass the fd, it is not open in the VM.
+                false -> {error, Reason}
+            end
     end.
 
 %% Wait for the answer to the request Ref. If the daemon dies first, the
 %% request is made again (Again) to its successor; at the deadline (a
 %% poll's timeout) it is cancelled.
-wait(Srv, FD, Deadline, Port, Ref, Again) ->
+wait(Srv, FD, Deadline, Port, Ref, Again, Down) ->
     receive
         {Ref, Reply} ->
             erlang:demonitor(Ref, [flush]),
             Reply;
         {'DOWN', Ref, port, Port, _} ->
             %% Answers of the old daemon are forwarded before
-            %% await_restart/2 returns: pick up one that made it.
-            case inert_srv:await_restart(Srv, Port) of
+            %% await_restart/4 returns: pick up one that made it.
+            case await_restart(Srv, Port, Deadline, if_down(Down)) of
                 ok -> flush(Ref, Again);
-                {error, closed} -> flush(Ref, fun() -> {error, closed} end)
+                down -> flush(Ref, Down);
+                {error, _} = Error -> flush(Ref, fun() -> Error end)
             end
-    after timeout(Deadline) ->
-        erlang:demonitor(Ref, [flush]),
-        %% After cancel/3 no answer for Ref is forwarded; one forwarded
-        %% before is already here.
-        _ = inert_srv:cancel(Srv, Ref, FD),
-        flush(Ref, fun() -> {error, timeout} end)
+    after chunk(Deadline) ->
+        case timeout(Deadline) of
+            0 ->
+                erlang:demonitor(Ref, [flush]),
+                %% After cancel/3 no answer for Ref is forwarded; one
+                %% forwarded before is already here.
+                _ = inert_srv:cancel(Srv, Ref, FD),
+                flush(Ref, fun() -> {error, timeout} end);
+            _ ->
+                %% A timeout longer than one `after' can wait.
+                wait(Srv, FD, Deadline, Port, Ref, Again, Down)
+        end
     end.
 
-retry(Srv, FD, Build, Deadline, Port) ->
-    after_restart(Srv, Port, fun() -> request(Srv, FD, Build, Deadline, inert_srv:lookup(Srv)) end).
+retry(Srv, FD, Build, Deadline, Down, Port) ->
+    after_restart(Srv, Port, Deadline, Down,
+                  fun() -> request(Srv, FD, Build, Deadline, Down, inert_srv:lookup(Srv)) end).
 
 %% The answer to Ref if it is here, else Otherwise().
 flush(Ref, Otherwise) ->
@@ -424,6 +555,12 @@ timeout(infinity) ->
     infinity;
 timeout(Deadline) ->
     max(0, Deadline - erlang:monotonic_time(millisecond)).
+
+%% What is left until Deadline, at most what one wait can take.
+chunk(infinity) ->
+    infinity;
+chunk(Deadline) ->
+    min(timeout(Deadline), ?MAX_WAIT).
 
 %% The service process of a handle and its ownership table.
 service(Handle) ->
@@ -461,12 +598,17 @@ options(Mode, Default) when is_atom(Mode) ->
     options([{mode, Mode}], Default);
 options(Opts, Default) when is_list(Opts) ->
     try
-        lists:foldl(fun option/2, {Default, infinity}, Opts)
+        fold_options(Opts, {Default, infinity})
     catch
         throw:einval -> error
     end;
 options(_, _) ->
     error.
+
+%% Not lists:foldl/3: an improper list is bad input, not a crash.
+fold_options([Opt | Rest], Acc) -> fold_options(Rest, option(Opt, Acc));
+fold_options([], Acc) -> Acc;
+fold_options(_Tail, _Acc) -> throw(einval).
 
 option({mode, M}, {_, T}) ->
     valid_mode(M) orelse throw(einval),

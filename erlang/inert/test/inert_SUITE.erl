@@ -25,10 +25,16 @@
     poll_returns_the_ready_direction/1,
     poll_timeout_leaves_nothing_armed_and_no_message/1,
     poll_race_with_zero_timeout_leaves_no_message/1,
+    fdclr_by_another_process_ends_a_blocked_poll_with_ecanceled/1,
     bad_fd_is_ebadf/1,
     bad_mode_or_option_is_einval/1,
+    improper_option_lists_are_einval/1,
+    poll_timeouts_of_2_pow_32_ms_and_more_are_honoured/1,
     fd_that_cannot_be_waited_on_is_ready_every_time/1,
     closed_after_stop/1,
+    start_that_cannot_spawn_inertd_returns_an_error_and_spares_the_caller/1,
+    stop_of_what_is_not_an_inert_service_is_einval_and_leaves_it_alone/1,
+    private_stop_and_owner_exit_log_nothing_above_debug/1,
     controlling_process_through_a_ring/1,
     controlling_process_only_by_owner/1,
     pollid_is_stable_and_in_every_message/1,
@@ -59,10 +65,16 @@ all() ->
         poll_returns_the_ready_direction,
         poll_timeout_leaves_nothing_armed_and_no_message,
         poll_race_with_zero_timeout_leaves_no_message,
+        fdclr_by_another_process_ends_a_blocked_poll_with_ecanceled,
         bad_fd_is_ebadf,
         bad_mode_or_option_is_einval,
+        improper_option_lists_are_einval,
+        poll_timeouts_of_2_pow_32_ms_and_more_are_honoured,
         fd_that_cannot_be_waited_on_is_ready_every_time,
         closed_after_stop,
+        start_that_cannot_spawn_inertd_returns_an_error_and_spares_the_caller,
+        stop_of_what_is_not_an_inert_service_is_einval_and_leaves_it_alone,
+        private_stop_and_owner_exit_log_nothing_above_debug,
         controlling_process_through_a_ring,
         controlling_process_only_by_owner,
         pollid_is_stable_and_in_every_message,
@@ -274,6 +286,46 @@ poll_race_with_zero_timeout_leaves_no_message(_Config) ->
     #{armed := []} = inert:info(),
     gen_udp:close(S).
 
+fdclr_by_another_process_ends_a_blocked_poll_with_ecanceled(_Config) ->
+    %% A poll with no timeout on an fd that is not ready; another process
+    %% clears the fd. The poll returns {error, ecanceled}, and nothing is
+    %% left armed or in a mailbox, not even once the fd becomes ready.
+    {Rx, FD, Tx} = udp_pair(),
+    Self = self(),
+    Poller = spawn_link(fun() -> Self ! {polled, self(), inert:poll(FD, read, infinity)} end),
+    await_armed(1),
+    ok = in_other_process(fun() -> inert:fdclr(FD) end),
+    receive
+        {polled, Poller, Result} -> {error, ecanceled} = Result
+    after 5000 ->
+        ct:fail(poll_not_ended_by_fdclr)
+    end,
+    await_armed(0),
+    ok = send_to(Tx, Rx),
+    %% The fd is free: a poll of it by anyone works.
+    {ok, read} = inert:poll(FD, read, 5000),
+    close_all([Rx, Tx]),
+    %% A poll is one interest: clearing any direction it waits for ends
+    %% it; clearing a direction it does not wait for leaves it waiting
+    %% (a listener: never writable, readable on a connection).
+    {ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+    {ok, LFD} = inet:getfd(L),
+    {ok, LPort} = inet:port(L),
+    Poller2 = spawn_link(fun() -> Self ! {polled, self(), inert:poll(LFD, read_write, infinity)} end),
+    await_armed(1),
+    ok = in_other_process(fun() -> inert:fdclr(LFD, write) end),
+    receive {polled, Poller2, R2} -> {error, ecanceled} = R2 after 5000 -> ct:fail(poll_hangs) end,
+    Poller3 = spawn_link(fun() -> Self ! {polled, self(), inert:poll(LFD, read, infinity)} end),
+    await_armed(1),
+    ok = in_other_process(fun() -> inert:fdclr(LFD, write) end),
+    [#{mode := read, kind := poll}] = armed_entries(LFD),
+    {ok, C} = gen_tcp:connect({127,0,0,1}, LPort, []),
+    receive {polled, Poller3, R3} -> {ok, read} = R3 after 5000 -> ct:fail(poll_hangs) end,
+    await_armed(0),
+    refute_message({'_', {error, ecanceled}}),
+    gen_tcp:close(C),
+    gen_tcp:close(L).
+
 %%--------------------------------------------------------------------
 %% SPEC §2: bad input returns, never crashes
 %%--------------------------------------------------------------------
@@ -304,6 +356,34 @@ bad_mode_or_option_is_einval(_Config) ->
     {error, einval} = inert:fdclr(FD, [{mode, none}]),
     {error, einval} = prim_inert:controlling_process(inert, not_a_pid),
     #{armed := []} = inert:info(),
+    close_all([Rx, Tx]).
+
+improper_option_lists_are_einval(_Config) ->
+    {Rx, FD, Tx} = udp_pair(),
+    Improper = [[{mode, read} | x], [{timeout, 5} | {mode, read}], [read_write | x]],
+    [{error, einval} = inert:fdset(FD, O) || O <- Improper],
+    [{error, einval} = inert:fdclr(FD, O) || O <- Improper],
+    [{error, einval} = inert:poll(FD, O) || O <- Improper],
+    [{error, einval} = inert:poll(FD, O, 10) || O <- Improper],
+    [{error, einval} = prim_inert:poll(inert, FD, O) || O <- Improper],
+    #{armed := []} = inert:info(),
+    refute_message('_'),
+    close_all([Rx, Tx]).
+
+poll_timeouts_of_2_pow_32_ms_and_more_are_honoured(_Config) ->
+    %% Longer than one `receive ... after' can wait: accepted, and waited
+    %% (in chunks) like any other timeout.
+    {Rx, FD, Tx} = udp_pair(),
+    [{ok, write} = inert:poll(FD, write, T) || T <- [1 bsl 32 - 1, 1 bsl 32, 1 bsl 40, 1 bsl 70]],
+    {ok, write} = inert:poll(FD, [{mode, write}, {timeout, 1 bsl 33}]),
+    Self = self(),
+    Poller = spawn_link(fun() -> Self ! {polled, self(), inert:poll(FD, read, 1 bsl 32)} end),
+    await_armed(1),
+    refute_message({polled, '_', '_'}),
+    ok = send_to(Tx, Rx),
+    receive {polled, Poller, R} -> {ok, read} = R after 5000 -> ct:fail(poll_hangs) end,
+    await_armed(0),
+    refute_message('_'),
     close_all([Rx, Tx]).
 
 fd_that_cannot_be_waited_on_is_ready_every_time(Config) ->
@@ -344,6 +424,106 @@ closed_after_stop(_Config) ->
     {error, closed} = inert:info(),
     undefined = inert:pollid(),
     ok = inert:start().
+
+start_that_cannot_spawn_inertd_returns_an_error_and_spares_the_caller(_Config) ->
+    %% A daemon that exits at once, and one that does not exist: start/0
+    %% returns an error to a caller that does not trap exits, which lives
+    %% on, linked to nothing.
+    Starts = [begin
+                  true = os:putenv("INERTD", Exe),
+                  try
+                      in_other_process(fun() ->
+                          R = prim_inert:start(),
+                          {links, Links} = process_info(self(), links),
+                          {R, Links}
+                      end)
+                  after
+                      os:unsetenv("INERTD")
+                  end
+              end || Exe <- ["/bin/false", "/nonexistent/inertd"]],
+    ct:pal("start/0 with a daemon that cannot start: ~p", [Starts]),
+    [{{error, _}, []}, {{error, _}, []}] = Starts,
+    %% The real one still starts, linked to its caller.
+    PollId = prim_inert:start(),
+    {links, Links} = process_info(self(), links),
+    true = lists:member(PollId, Links),
+    ok = prim_inert:stop(PollId).
+
+stop_of_what_is_not_an_inert_service_is_einval_and_leaves_it_alone(_Config) ->
+    Plain = spawn(fun() -> receive stop -> ok end end),
+    {error, einval} = in_other_process(fun() -> prim_inert:stop(Plain) end),
+    true = is_process_alive(Plain),
+    {ok, Server} = pg:start(inert_suite_scope),
+    {error, einval} = in_other_process(fun() -> prim_inert:stop(Server) end),
+    true = is_process_alive(Server),
+    {error, einval} = prim_inert:stop(whereis(inert_sup)),
+    true = is_pid(whereis(inert_sup)),
+    %% Gone already, or never there: ok, as before.
+    ok = prim_inert:stop(no_such_name),
+    Plain ! stop,
+    ok = await(fun() -> not is_process_alive(Plain) end, 5000),
+    ok = prim_inert:stop(Plain),
+    exit(Server, kill).
+
+private_stop_and_owner_exit_log_nothing_above_debug(_Config) ->
+    %% A private instance stopped by its owner, and private instances
+    %% whose owners exit (normal, an error, killed) with interests armed:
+    %% nothing logged at notice or above.
+    ok = inert_test_lib:collect_logs(notice),
+    try
+        PollId = prim_inert:start(),
+        {Rx, FD, Tx} = udp_pair(),
+        ok = prim_inert:fdset(PollId, FD, read),
+        ok = prim_inert:stop(PollId),
+        [begin
+             Self = self(),
+             Owner = spawn(fun() ->
+                 P = prim_inert:start(),
+                 ok = prim_inert:fdset(P, FD, read),
+                 #{armed := [_]} = prim_inert:info(P),
+                 Self ! {started, self(), P},
+                 receive die -> exit(How) end
+             end),
+             P = receive {started, Owner, Pid} -> Pid after 10000 -> ct:fail(no_start) end,
+             MRef = erlang:monitor(process, P),
+             case How of
+                 kill -> exit(Owner, kill);
+                 _ -> Owner ! die
+             end,
+             receive {'DOWN', MRef, process, P, _} -> ok
+             after 5000 -> ct:fail({service_survived_owner, How})
+             end
+         end || How <- [normal, {some, error}, kill]],
+        close_all([Rx, Tx]),
+        %% The shared service stopped under load: processes polling
+        %% writable sockets in a loop until they get {error, closed}.
+        Self = self(),
+        Writable = [udp_pair() || _ <- lists:seq(1, 10)],
+        Loop = fun Loop(WFD) ->
+            case inert:poll(WFD, write, 5000) of
+                {ok, write} -> Loop(WFD);
+                Other -> Self ! {stopped, self(), Other}
+            end
+        end,
+        Pollers = [spawn(fun() -> Loop(WFD) end) || {_, WFD, _} <- Writable],
+        ok = await(fun() -> #{counters := #{events := E}} = inert:info(), E > 1000 end, 10000),
+        ok = inert:stop(),
+        [receive {stopped, Poller, {error, closed}} -> ok after 10000 -> ct:fail(poller_not_stopped) end
+         || Poller <- Pollers],
+        ok = inert:start(),
+        close_all(lists:append([[R, T] || {R, _, T} <- Writable])),
+        %% Each service logs from its own process before it is gone
+        %% ('DOWN' above, stop/0 returning): it is all here. OTP's
+        %% application controller reports the stop of the application,
+        %% as for any application: not inert's.
+        [] = [L || {_, Msg} = L <- inert_test_lib:logged(),
+                   not is_application_controller_report(Msg)]
+    after
+        inert_test_lib:stop_collecting_logs()
+    end.
+
+is_application_controller_report({report, #{label := {application_controller, _}}}) -> true;
+is_application_controller_report(_) -> false.
 
 %%--------------------------------------------------------------------
 %% SPEC §2: controlling process, pollid, info

@@ -31,7 +31,14 @@ bad_specs_are_rejected_test_() ->
               #{family => inet, addr => "::1"}, #{family => inet6, addr => {127, 0, 0, 1}},
               #{port => 65536}, #{port => -1}, #{port => "80"}, #{backlog => -1},
               #{backlog => 70000}, #{type => udp, backlog => 1}, #{reuseport => 1},
-              #{unknown => key}, [{type, tcp} | improper], 42, "tcp"]].
+              #{unknown => key}, [{type, tcp} | improper], 42, "tcp",
+              #{addr => [$1 | $2]}, #{addr => [[$1]]}, #{addr => [1 bsl 40]},
+              #{family => inet6, addr => [$: | x]}]].
+
+take_of_what_is_not_a_message_is_einval_test_() ->
+    [?_assertEqual({error, einval}, inert_fd:take(M, 1))
+     || M <- [foo, #{}, #{iov => x, flags => []}, #{iov => [], flags => x},
+              #{iov => [], flags => [], ctrl => [x]}, #{iov => [[1 | x]], flags => []}]].
 
 %%--------------------------------------------------------------------
 %% inert_srv:handover_of/1 on real messages

@@ -20,7 +20,12 @@ later_option_wins_test() ->
 bad_options_are_rejected_test_() ->
     [?_assertEqual(error, prim_inert:options(O, read))
      || O <- [sideways, 7, {mode, read}, [{mode, sideways}], [{timeout, -1}],
-              [{timeout, soon}], [{bogus, 1}], [read], "read"]].
+              [{timeout, soon}], [{bogus, 1}], [read], "read",
+              [{mode, read} | x], [{timeout, 5} | {mode, read}], [{mode, write}, {timeout, 1} | []] ++ x]].
+
+timeouts_beyond_one_receive_are_accepted_test_() ->
+    [?_assertEqual({read, T}, prim_inert:options([{timeout, T}], read))
+     || T <- [1 bsl 32 - 1, 1 bsl 32, 1 bsl 70]].
 
 valid_fds_test_() ->
     [?_assert(prim_inert:valid_fd(FD)) || FD <- [0, 1, 1023, 16#7fffffff]].

@@ -7,6 +7,7 @@
          await_value/4,
          refute_message/1, flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
          daemon_fds/0, daemon_fds/1, vm_sockets/0]).
+-export([collect_logs/1, logged/0, stop_collecting_logs/0, log/2]).
 
 udp_pair() ->
     {ok, Rx} = gen_udp:open(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
@@ -139,3 +140,31 @@ sockets_in(Dir) ->
                      {ok, "socket:" ++ _} -> true;
                      _ -> false
                  end]).
+
+%% A logger handler that sends every event of Level or above to the
+%% calling process, for logged/0.
+collect_logs(Level) ->
+    logger:add_handler(inert_test_collector, ?MODULE,
+                       #{level => Level, config => #{collector => self()}}).
+
+stop_collecting_logs() ->
+    _ = logger:remove_handler(inert_test_collector),
+    receive {logged, _, _} -> stop_collecting_logs() after 0 -> ok end.
+
+%% The events collected so far. The handler runs in the process that
+%% logs: once that process is known to be gone (a 'DOWN' from it), what it
+%% logged is already here.
+logged() ->
+    logged([]).
+
+logged(Acc) ->
+    receive
+        {logged, Level, Msg} -> logged([{Level, Msg} | Acc])
+    after 0 ->
+        lists:reverse(Acc)
+    end.
+
+%% The handler callback.
+log(#{level := Level, msg := Msg}, #{config := #{collector := Pid}}) ->
+    Pid ! {logged, Level, Msg},
+    ok.
