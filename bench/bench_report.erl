@@ -71,6 +71,7 @@ rows(#{wake := W, wake_idle := WI, wake_gap_ms := Gap, poll := P, fdset := F, fa
             "req/s", rates(E), [{ratio, ge, 0.75}, {native, ge, 0.9}]),
         row(echo_cpu, "CPU per request (VM + inertd), echo, " ++ integer_to_list(Clients) ++
                 " clients", "µs", per_request(E), none),
+        row(echo_cpu_inertd, "of which inertd", "µs", per_request_inertd(E), none),
         row(echo_rtt_p50, "echo, 1 client, round trip p50", "µs",
             [case E of
                  #{K := #{rtt_ns := Rtt}} -> us(proplists:get_value(p50, Rtt));
@@ -79,7 +80,8 @@ rows(#{wake := W, wake_idle := WI, wake_gap_ms := Gap, poll := P, fdset := F, fa
         row(rearm_rate, "re-arm: " ++ integer_to_list(Conns) ++ " gen_tcp connections x 64 B"
                 " request/response, passive sockets, fdset → inert_read → recv → send → fdset"
                 " (gen: {active, once})", "req/s", rates(RA), {native, ge, 0.9}),
-        row(rearm_cpu, "CPU per request (VM + inertd), re-arm", "µs", per_request(RA), none)]
+        row(rearm_cpu, "CPU per request (VM + inertd), re-arm", "µs", per_request(RA), none),
+        row(rearm_cpu_inertd, "of which inertd", "µs", per_request_inertd(RA), none)]
     ++ burst_rows(BN, B)
     ++ scale_rows(S).
 
@@ -87,6 +89,13 @@ rows(#{wake := W, wake_idle := WI, wake_gap_ms := Gap, poll := P, fdset := F, fa
 per_request(M) ->
     [case M of
          #{K := #{cpu_vm_ns := V, cpu_inertd_ns := D}} -> us(V + D);
+         _ -> null
+     end || K <- kinds()].
+
+%% The inertd part of it (n/a where there is no daemon).
+per_request_inertd(M) ->
+    [case {K, M} of
+         {inert, #{K := #{cpu_inertd_ns := D}}} -> us(D);
          _ -> null
      end || K <- kinds()].
 
