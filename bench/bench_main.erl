@@ -28,12 +28,12 @@ config(full) ->
 config(smoke) ->
     #{wake => {2, 150},
       wake_idle => {2, 50, 1},
-      poll => {1, 50},
+      poll => {2, 50},                    % two: the alternation by repetition runs
       fdset => [{100, 1, 1}, {300, 1, 1}, {300, 10, 1}],
       fanin => [{100, 1}, {300, 1}],
       echo => {5, 1, 200, 200},
-      rearm => {5, 1, 200},
-      burst => {100, 1},
+      rearm => {5, 2, 200},
+      burst => {100, 2},
       scale => {400, {1, 50}, 500, 1},
       limit_s => 120}.
 
@@ -76,19 +76,26 @@ measure(#{wake := {Blocks, PerBlock}, wake_idle := {IBlocks, IPerBlock, Gap},
           echo := {Clients, EReps, EMs, ERounds}, rearm := {RConns, RReps, RMs},
           burst := {BN, BReps}, scale := {Cap, _, IdleMs, _}} = Config, Native) ->
     P = fun(Name, Fmt, Args, Order) -> phase(Name, Fmt, Args, Config, Native, Order) end,
+    %% Phases whose repetitions are independent alternate between the two
+    %% VMs repetition by repetition (rounds/4).
+    PR = fun(Name, Fmt, Args, Order, Reps, Slice) ->
+                 rounds(Name, Fmt, Args, {Config#{Name := Slice}, Native, Order, Reps})
+         end,
     WakeIdle = P(wake_idle, "wake latency, ~b ms idle before each send: ~b x ~b rounds"
                  " per contender", [Gap, IBlocks, IPerBlock], local_first),
     Wake = P(wake, "wake latency, back to back: ~b x ~b rounds per contender",
              [Blocks, PerBlock], native_first),
-    Poll = P(poll, "poll/1 on a ready fd: ~b x ~b ms", [PReps, PMs], local_first),
+    Poll = PR(poll, "poll/1 on a ready fd: ~b x ~b ms", [PReps, PMs], local_first,
+              PReps, {1, PMs}),
     Fdset = P(fdset, "fdset rate: ~w (fds, callers, repetitions)", [Fdsets], native_first),
     Fanin = P(fanin, "fan-in: ~w (fds, repetitions)", [Fanins], local_first),
     Echo = P(echo, "echo: ~b clients, ~b x ~b ms; 1 client, ~b round trips",
              [Clients, EReps, EMs, ERounds], native_first),
-    Rearm = P(rearm, "re-arm (gen_tcp passive, fdset after each request): ~b connections,"
-              " ~b x ~b ms", [RConns, RReps, RMs], local_first),
-    Burst = P(burst, "burst: ~b sockets armed, then one datagram each from the arming"
-              " process; ~b repetitions, each on a fresh service", [BN, BReps], native_first),
+    Rearm = PR(rearm, "re-arm (gen_tcp passive, fdset after each request): ~b connections,"
+               " ~b x ~b ms", [RConns, RReps, RMs], local_first, RReps, {RConns, 1, RMs}),
+    Burst = PR(burst, "burst: ~b sockets armed, then one datagram each from the arming"
+               " process; ~b repetitions, each on a fresh service", [BN, BReps], native_first,
+               BReps, {BN, 1}),
     %% A fresh inertd: its memory must not include what the runs above
     %% left in its heap.
     ok = inert:stop(),
@@ -150,6 +157,54 @@ phase(Name, Fmt, Args, Config, Native, Order) ->
     Noise = persistent_term:get(bench_noise, #{}),
     persistent_term:put(bench_noise, Noise#{Name => bench_lib:others_cpu(Mark)}),
     merge(L, N).
+
+%% Run a phase `Reps' times with one repetition each (`Config' says so),
+%% alternately in this VM and in the peer, which first alternating from
+%% one repetition to the next; then combine/1 the repetitions of each VM
+%% and merge the two.
+rounds(Name, Fmt, Args, {Config, Native, Order, Reps}) ->
+    log(Fmt, Args),
+    Mark = bench_lib:others_cpu(start),
+    Local = fun() -> run_phase(Name, Config, bench_wake:contenders()) end,
+    Remote = fun() -> bench_native:call(Native, ?MODULE, run_phase, [Name, Config, [native]]) end,
+    Pairs = [case {Order, I rem 2} of
+                 {local_first, 1} -> L = Local(), {L, Remote()};
+                 {native_first, 0} -> L = Local(), {L, Remote()};
+                 _ -> N = Remote(), {Local(), N}
+             end || I <- lists:seq(1, Reps)],
+    Noise = persistent_term:get(bench_noise, #{}),
+    persistent_term:put(bench_noise, Noise#{Name => bench_lib:others_cpu(Mark)}),
+    merge(combine([L || {L, _} <- Pairs]), combine([N || {_, N} <- Pairs])).
+
+%% Results of one repetition each into one: the `reps' lists end to end,
+%% every other figure the median of the repetitions' (each repetition's
+%% figure is its only sample, so this is the median over all of them),
+%% structures element by element.
+combine([none | _]) ->
+    none;
+combine([R]) ->
+    R;
+combine([M | _] = Ms) when is_map(M) ->
+    Keys = lists:usort(lists:append([maps:keys(X) || X <- Ms])),
+    maps:from_list(
+      [{K, case K of
+               reps -> lists:append([V || #{reps := V} <- Ms]);
+               _ -> combine([V || #{K := V} <- Ms])
+           end} || K <- Keys]);
+combine([L | _] = Ls) when is_list(L) ->
+    case lists:all(fun(X) -> is_list(X) andalso length(X) =:= length(L) end, Ls) of
+        true -> [combine(Col) || Col <- transpose(Ls)];
+        false -> lists:append(Ls)
+    end;
+combine([T | _] = Ts) when is_tuple(T) ->
+    list_to_tuple(combine([tuple_to_list(X) || X <- Ts]));
+combine([X | _] = Xs) when is_number(X) ->
+    bench_lib:median(Xs);
+combine([X | _]) ->
+    X.
+
+transpose([[] | _]) -> [];
+transpose(Ls) -> [[hd(L) || L <- Ls] | transpose([tl(L) || L <- Ls])].
 
 %% The native results into this VM's: maps merge key by key (the
 %% contenders' keys differ), lists of the same shape ({N, C, Map} per
