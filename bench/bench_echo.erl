@@ -23,20 +23,34 @@ run(Clients, Reps, Ms, Rounds) ->
 
 %% @doc The same for the contenders `Kinds' (native: the inert server of
 %% bench_echo_srv on the original driver, in its own VM).
--spec run(pos_integer(), pos_integer(), pos_integer(), pos_integer(), [bench_wake:kind()]) ->
+-spec run(pos_integer(), non_neg_integer(), pos_integer(), non_neg_integer(),
+          [bench_wake:kind()]) ->
     #{atom() => map()}.
 run(Clients, Reps, Ms, Rounds, Kinds) ->
     Tput = [{K, throughput(K, Clients, Ms)} || _ <- lists:seq(1, Reps), K <- Kinds],
-    Rtt = latency(Kinds, Rounds),
+    Rtt = case Rounds of
+        0 -> [];
+        _ -> latency(Kinds, Rounds)
+    end,
     maps:from_list(
-      [{K, #{rate => bench_lib:median([R || #{rate := R} <- Ws]),
-             reps => [R || #{rate := R} <- Ws],
-             cpu_vm_ns => bench_lib:median([V || #{cpu_vm_ns := V} <- Ws]),
-             cpu_inertd_ns => bench_lib:median([D || #{cpu_inertd_ns := D} <- Ws]),
-             rtt_ns => lists:zip([p50, p90, p99], bench_lib:percentiles(S, [50, 90, 99]))}}
-       || K <- Kinds,
-          Ws <- [[W || {K1, W} <- Tput, K1 =:= K]],
-          S <- [proplists:get_value(K, Rtt)]]).
+      [{K, maps:merge(tput_summary([W || {K1, W} <- Tput, K1 =:= K]),
+                      rtt_summary(proplists:get_value(K, Rtt)))}
+       || K <- Kinds]).
+
+%% With no repetitions (Reps 0) or no round trips (Rounds 0), the part
+%% not measured is left out: bench_main measures them apart.
+tput_summary([]) ->
+    #{};
+tput_summary(Ws) ->
+    #{rate => bench_lib:median([R || #{rate := R} <- Ws]),
+      reps => [R || #{rate := R} <- Ws],
+      cpu_vm_ns => bench_lib:median([V || #{cpu_vm_ns := V} <- Ws]),
+      cpu_inertd_ns => bench_lib:median([D || #{cpu_inertd_ns := D} <- Ws])}.
+
+rtt_summary(undefined) ->
+    #{};
+rtt_summary(S) ->
+    #{rtt_ns => lists:zip([p50, p90, p99], bench_lib:percentiles(S, [50, 90, 99]))}.
 
 %% @doc Round trips per second (`rate') of `Clients' clients against a
 %% fresh server of bench_echo_srv of kind `Kind', over a window of `Ms',

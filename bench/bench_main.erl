@@ -31,7 +31,7 @@ config(smoke) ->
       poll => {2, 50},                    % two: the alternation by repetition runs
       fdset => [{100, 1, 1}, {300, 1, 1}, {300, 10, 1}],
       fanin => [{100, 1}, {300, 1}],
-      echo => {5, 1, 200, 200},
+      echo => {5, 2, 200, 200},
       rearm => {5, 2, 200},
       burst => {100, 2},
       scale => {400, {1, 50}, 500, 1},
@@ -89,8 +89,9 @@ measure(#{wake := {Blocks, PerBlock}, wake_idle := {IBlocks, IPerBlock, Gap},
               PReps, {1, PMs}),
     Fdset = P(fdset, "fdset rate: ~w (fds, callers, repetitions)", [Fdsets], native_first),
     Fanin = P(fanin, "fan-in: ~w (fds, repetitions)", [Fanins], local_first),
-    Echo = P(echo, "echo: ~b clients, ~b x ~b ms; 1 client, ~b round trips",
-             [Clients, EReps, EMs, ERounds], native_first),
+    Echo = merge(PR(echo, "echo: ~b clients, ~b x ~b ms", [Clients, EReps, EMs], native_first,
+                    EReps, {Clients, 1, EMs, 0}),
+                 P(echo_rtt, "echo: 1 client, ~b round trips", [ERounds], local_first)),
     Rearm = PR(rearm, "re-arm (gen_tcp passive, fdset after each request): ~b connections,"
                " ~b x ~b ms", [RConns, RReps, RMs], local_first, RReps, {RConns, 1, RMs}),
     Burst = PR(burst, "burst: ~b sockets armed, then one datagram each from the arming"
@@ -133,6 +134,8 @@ measure1(fanin, #{fanin := Fanins}, Kinds) ->
     [{N, bench_fanin:run(N, R, Kinds)} || {N, R} <- Fanins];
 measure1(echo, #{echo := {Clients, Reps, Ms, Rounds}}, Kinds) ->
     bench_echo:run(Clients, Reps, Ms, Rounds, Kinds);
+measure1(echo_rtt, #{echo := {Clients, _, Ms, Rounds}}, Kinds) ->
+    bench_echo:run(Clients, 0, Ms, Rounds, Kinds);
 measure1(rearm, #{rearm := {Conns, Reps, Ms}}, Kinds) ->
     bench_rearm:run(Conns, Reps, Ms, Kinds);
 measure1(burst, #{burst := {N, Reps}}, Kinds) ->
