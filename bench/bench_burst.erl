@@ -5,7 +5,10 @@
 %%   from_arm   from the return of its last arming call (`fdset')
 %%   from_send  from the return of its last `sendto'
 %% and how many of the N messages were already in its mailbox when its
-%% last send returned (`early').
+%% last send returned (`early'); and the slots of inertd's fd table when
+%% it has started (`fd_table_at_start', FDSize in /proc: inertd receives
+%% an fd per fdset, and the kernel grows the table of a multi-threaded
+%% process with an RCU grace period, milliseconds each time).
 %%
 %% Each repetition opens N fresh sockets (untimed), starts the service
 %% afresh, and makes two bursts on them: `cold', the first burst a fresh
@@ -51,7 +54,8 @@ summary(Bursts) ->
 rep(Kind, N) ->
     {Items, _, Snd} = Rig = open(Kind, N),
     ok = fresh(Kind),
-    Cold = burst(Kind, Rig),
+    #{fd_table := Slots} = bench_lib:proc_status(bench_lib:inertd_pid()),
+    Cold = (burst(Kind, Rig))#{fd_table_at_start => Slots},
     Warm = burst(Kind, Rig),
     ok = bench_lib:close_all([Snd | Items]),
     {Cold, Warm}.

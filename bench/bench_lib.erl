@@ -155,11 +155,11 @@ wait_disarmed1(Max) ->
         false -> timer:sleep(10), wait_disarmed1(Max)
     end.
 
-%% @doc VmRSS and VmHWM (bytes) of a process and its context switches
-%% summed over its threads.
+%% @doc VmRSS and VmHWM (bytes) of a process, the slots of its fd table
+%% (FDSize) and its context switches summed over its threads.
 -spec proc_status(pos_integer() | self | none) -> map().
 proc_status(none) ->
-    #{rss => 0, hwm => 0, threads => 0, ctxt_switches => 0};
+    #{rss => 0, hwm => 0, fd_table => 0, threads => 0, ctxt_switches => 0};
 proc_status(Pid) ->
     Dir = "/proc/" ++ pid_dir(Pid),
     Main = status_kv(Dir ++ "/status"),
@@ -169,6 +169,7 @@ proc_status(Pid) ->
                     || KV <- [status_kv(F) || F <- Tasks]]),
     #{rss => maps:get("VmRSS", Main, 0) * 1024,
       hwm => maps:get("VmHWM", Main, 0) * 1024,
+      fd_table => maps:get("FDSize", Main, 0),
       threads => length(Tasks),
       ctxt_switches => Sw}.
 

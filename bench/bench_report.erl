@@ -118,7 +118,12 @@ burst_rows(N, B) ->
             Label ++ What ++ ", of which after its last send" ++ Poller, "ms",
             Cols(Inert, Phase, from_send_ns), none)]
        || {Phase, What} <- [{cold, "first burst on a fresh service"}, {warm, "second burst"}],
-          {Inert, Poller} <- [{inert, ""}, {inert_epoll, " (inertd -poller epoll)"}]]).
+          {Inert, Poller} <- [{inert, ""}, {inert_epoll, " (inertd -poller epoll)"}]])
+    ++ [row(burst_fd_table, "inertd's fd table when it has started (slots, FDSize)", "count",
+            [case B of
+                 #{inert := #{cold := #{fd_table_at_start := Slots}}} -> Slots;
+                 _ -> null
+             end, null, null, null], none)].
 
 %% At once (target at 10,000: 0.5x), inertd's batching, burst.
 fanin_rows(N, AtOnce, Burst) ->
