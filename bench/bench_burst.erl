@@ -61,10 +61,7 @@ rep(Kind, N) ->
     {Cold, Warm}.
 
 open(gen, N) ->
-    Ports = [begin
-                 {ok, P} = gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
-                 P
-             end || _ <- lists:seq(1, N)],
+    Ports = bench_lib:gen_udp_many(N),
     {Ports, [bench_lib:addr(P) || P <- Ports], bench_lib:sender()};
 open(_, N) ->
     Socks = bench_lib:udp_many(N),

@@ -103,10 +103,7 @@ burst(N, Reps, Kinds) ->
             []).
 
 burst_gen(N, Reps) ->
-    Ports = [begin
-                 {ok, P} = gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
-                 P
-             end || _ <- lists:seq(1, N)],
+    Ports = bench_lib:gen_udp_many(N),
     Sender = sender([bench_lib:addr(P) || P <- Ports]),
     R = [{gen, burst1(gen, [], Ports, Sender)} || _ <- lists:seq(1, Reps)],
     ok = bench_lib:close_all(Ports),

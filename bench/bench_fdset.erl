@@ -48,10 +48,7 @@ run(N, Callers, Reps, Kinds) ->
        || K <- Kinds, Rs <- [[N / (Ns / 1.0e9) || {K1, Ns} <- Runs, K1 =:= K]]]).
 
 gen(N, Callers, Reps) ->
-    Ports = [begin
-                 {ok, P} = gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
-                 P
-             end || _ <- lists:seq(1, N)],
+    Ports = bench_lib:gen_udp_many(N),
     _ = arm(gen, Ports, Callers),                              % warm-up
     R2 = [{gen, arm(gen, Ports, Callers)} || _ <- lists:seq(1, Reps)],
     ok = bench_lib:close_all(Ports),

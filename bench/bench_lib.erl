@@ -3,13 +3,16 @@
 %% raw-sample files the plot reads.
 -module(bench_lib).
 
--export([now_ns/0, udp/0, udp_many/1, udp_dups/2, sender/0, addr/1, fd/1,
+-export([now_ns/0, udp/0, udp_many/1, gen_udp/0, gen_udp_many/1, udp_dups/2, sender/0,
+         addr/1, fd/1,
          close_all/1, drain/1, percentiles/2, median/1, rate/2,
          inertd_pid/0, wait_disarmed/1, proc_status/1, cpu_ns/1, fd_limit/0,
          open_fds/0, write_cdf/2, us/1, background_cpu/1, others_cpu/1,
          native/0, restart_inert/1, own_pid/1]).
 
 -define(LOOPBACK, #{family => inet, addr => {127, 0, 0, 1}, port => 0}).
+%% How long udp/0 waits for a free ephemeral port.
+-define(PORT_WAIT_MS, 10000).
 
 %% @doc Monotonic clock in nanoseconds.
 -spec now_ns() -> integer().
@@ -17,16 +20,48 @@ now_ns() ->
     erlang:monotonic_time(nanosecond).
 
 %% @doc A non-blocking UDP `socket' bound to 127.0.0.1 on a free port.
+%% The machine is shared: when other processes hold every ephemeral port
+%% for a moment (`eaddrinuse'), try again for up to ?PORT_WAIT_MS.
 -spec udp() -> socket:socket().
 udp() ->
     {ok, S} = socket:open(inet, dgram, udp),
-    ok = socket:bind(S, ?LOOPBACK),
-    S.
+    case with_free_port(fun() -> socket:bind(S, ?LOOPBACK) end) of
+        ok -> S;
+        {error, _} = Error -> _ = socket:close(S), error({udp_bind, Error})
+    end.
 
 %% @doc `N' bound UDP sockets.
 -spec udp_many(non_neg_integer()) -> [socket:socket()].
 udp_many(N) ->
     [udp() || _ <- lists:seq(1, N)].
+
+%% @doc A passive gen_udp port on 127.0.0.1 on a free port (see udp/0).
+-spec gen_udp() -> port().
+gen_udp() ->
+    Open = fun() -> gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]) end,
+    case with_free_port(Open) of
+        {ok, P} -> P;
+        {error, _} = Error -> error({gen_udp_open, Error})
+    end.
+
+%% @doc `N' gen_udp ports.
+-spec gen_udp_many(non_neg_integer()) -> [port()].
+gen_udp_many(N) ->
+    [gen_udp() || _ <- lists:seq(1, N)].
+
+with_free_port(F) ->
+    with_free_port(F, erlang:monotonic_time(millisecond) + ?PORT_WAIT_MS).
+
+with_free_port(F, Deadline) ->
+    case F() of
+        {error, eaddrinuse} = Error ->
+            case erlang:monotonic_time(millisecond) < Deadline of
+                true -> timer:sleep(10), with_free_port(F, Deadline);
+                false -> Error
+            end;
+        Other ->
+            Other
+    end.
 
 %% @doc `N' sockets that are duplicates (dup(2)) of `S': distinct fds on
 %% one file, so one datagram makes all of them readable at once.

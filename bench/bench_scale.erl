@@ -109,10 +109,7 @@ slices(L, K) ->
 %% The baselines: everything lives in the VM; its RSS growth per armed fd.
 vm_side(Kind, Small, Large, {Blocks, PerBlock}) ->
     Items = case Kind of
-        gen -> [begin
-                    {ok, P} = gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
-                    P
-                end || _ <- lists:seq(1, Large - 1)];
+        gen -> bench_lib:gen_udp_many(Large - 1);
         _ -> bench_lib:udp_many(Large - 1)          % socket, native
     end,
     Arm = case Kind of

@@ -87,7 +87,7 @@ block({Kind, _, _, _} = Rig, Src, N, Daemon, Acc) ->
 %% @doc A receiving socket (or gen_udp port) for one contender.
 -spec setup(kind() | {inert, pid()}) -> rig().
 setup(gen) ->
-    {ok, P} = gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
+    P = bench_lib:gen_udp(),
     {gen, P, bench_lib:addr(P), -1};
 setup(Kind) ->                  % inert, {inert, Handle}, native, socket
     S = bench_lib:udp(),
