@@ -108,15 +108,17 @@ clean:
 
 .PHONY: bench bench-smoke
 
-# Benchmarks (issue 4): inert against OTP socket nowait/select and
-# gen_udp/gen_tcp {active, once}, every figure in one run of a few
-# minutes. Writes bench/out/results.json, bench/wake-latency.png and the
-# table in BENCHMARKS.md.
+# Benchmarks: inert against the original C driver (native inert, built
+# by bench/run.sh from ../shared/baselines/inert-native into bench/out/native
+# with its own build.sh, or BENCH_NATIVE_SRC; n/a when absent), OTP socket
+# nowait/select and gen_udp/gen_tcp {active, once}, every figure in one run
+# of about five minutes. Writes bench/out/results.json,
+# bench/wake-latency.png and the table in BENCHMARKS.md.
 bench: build
 	sh bench/run.sh full
 
-# The same harness with tiny counts (< 60 s): checks it runs, not speed.
-# Part of `make test`.
+# The same harness with tiny counts (< 60 s), native inert included when
+# it builds: checks it runs, not speed. Part of `make test`.
 bench-smoke: build
 	sh bench/run.sh smoke
 

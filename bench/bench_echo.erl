@@ -10,7 +10,7 @@
 %% the three servers, started side by side.
 -module(bench_echo).
 
--export([run/4]).
+-export([run/4, run/5, throughput/3]).
 
 -define(SIZE, 64).
 
@@ -19,19 +19,46 @@
 -spec run(pos_integer(), pos_integer(), pos_integer(), pos_integer()) ->
     #{atom() => map()}.
 run(Clients, Reps, Ms, Rounds) ->
-    Kinds = bench_wake:contenders(),
-    Tput = [{K, throughput(K, Clients, Ms)} || _ <- lists:seq(1, Reps), K <- Kinds],
-    Rtt = latency(Kinds, Rounds),
-    maps:from_list(
-      [{K, #{rate => bench_lib:median(Rs), reps => Rs,
-             rtt_ns => lists:zip([p50, p90, p99], bench_lib:percentiles(S, [50, 90, 99]))}}
-       || K <- Kinds,
-          Rs <- [[R || {K1, R} <- Tput, K1 =:= K]],
-          S <- [proplists:get_value(K, Rtt)]]).
+    run(Clients, Reps, Ms, Rounds, bench_wake:contenders()).
 
-%% Round trips per second over a window of `Ms', after a warm-up of a
-%% fifth of it.
+%% @doc The same for the contenders `Kinds' (native: the inert server of
+%% bench_echo_srv on the original driver, in its own VM).
+-spec run(pos_integer(), non_neg_integer(), pos_integer(), non_neg_integer(),
+          [bench_wake:kind()]) ->
+    #{atom() => map()}.
+run(Clients, Reps, Ms, Rounds, Kinds) ->
+    Tput = [{K, throughput(K, Clients, Ms)} || _ <- lists:seq(1, Reps), K <- Kinds],
+    Rtt = case Rounds of
+        0 -> [];
+        _ -> latency(Kinds, Rounds)
+    end,
+    maps:from_list(
+      [{K, maps:merge(tput_summary([W || {K1, W} <- Tput, K1 =:= K]),
+                      rtt_summary(proplists:get_value(K, Rtt)))}
+       || K <- Kinds]).
+
+%% With no repetitions (Reps 0) or no round trips (Rounds 0), the part
+%% not measured is left out: bench_main measures them apart.
+tput_summary([]) ->
+    #{};
+tput_summary(Ws) ->
+    #{rate => bench_lib:median([R || #{rate := R} <- Ws]),
+      reps => [R || #{rate := R} <- Ws],
+      cpu_vm_ns => bench_lib:median([V || #{cpu_vm_ns := V} <- Ws]),
+      cpu_inertd_ns => bench_lib:median([D || #{cpu_inertd_ns := D} <- Ws])}.
+
+rtt_summary(undefined) ->
+    #{};
+rtt_summary(S) ->
+    #{rtt_ns => lists:zip([p50, p90, p99], bench_lib:percentiles(S, [50, 90, 99]))}.
+
+%% @doc Round trips per second (`rate') of `Clients' clients against a
+%% fresh server of bench_echo_srv of kind `Kind', over a window of `Ms',
+%% after a warm-up of a fifth of it; and the CPU time the VM (clients and
+%% server) and inertd spent per round trip in the window.
+-spec throughput(bench_echo_srv:kind(), pos_integer(), pos_integer()) -> map().
 throughput(Kind, Clients, Ms) ->
+    Daemon = bench_lib:inertd_pid(),
     Srv = bench_echo_srv:start(Kind),
     {_, _, Port} = Srv,
     Count = counters:new(1, [write_concurrency]),
@@ -43,14 +70,18 @@ throughput(Kind, Clients, Ms) ->
     _ = [P ! go || P <- Pids],
     timer:sleep(max(1, Ms div 5)),
     C0 = counters:get(Count, 1),
+    {V0, D0} = {bench_lib:cpu_ns(self), bench_lib:cpu_ns(Daemon)},
     T0 = bench_lib:now_ns(),
     timer:sleep(Ms),
     C1 = counters:get(Count, 1),
     T1 = bench_lib:now_ns(),
+    {V1, D1} = {bench_lib:cpu_ns(self), bench_lib:cpu_ns(Daemon)},
     ok = atomics:put(Stop, 1, 1),
     _ = [receive {done, P} -> ok end || P <- Pids],
     ok = bench_echo_srv:stop(Srv),
-    bench_lib:rate(C1 - C0, T1 - T0).
+    N = max(1, C1 - C0),
+    #{rate => bench_lib:rate(C1 - C0, T1 - T0),
+      cpu_vm_ns => (V1 - V0) / N, cpu_inertd_ns => (D1 - D0) / N}.
 
 client(Port, Count, Stop, Parent) ->
     C = connect(Port),

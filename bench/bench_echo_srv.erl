@@ -8,17 +8,25 @@
 %%   socket   OTP `socket' with `nowait': `{select, _}', then wait for
 %%            `{'$socket', S, select, Handle}'.
 %%   gen      `gen_tcp' with `{active, once}'.
+%%   native   the inert server, on the original driver (in its own VM,
+%%            bench_native).
+%%   rearm    what production users of inert do (helium's
+%%            erlang-libp2p): `gen_tcp' passive sockets, a process per
+%%            connection that arms `inert:fdset(FD)' on `inet:getfd/1',
+%%            and on `{inert_read, _, FD}' does one `gen_tcp:recv(S, 0)',
+%%            answers, and arms again; on either inert (bench_rearm).
 %% Replies are written with a plain blocking send (64 bytes always fit).
 -module(bench_echo_srv).
 
 -export([start/1, stop/1]).
 
--export_type([server/0]).
+-export_type([server/0, kind/0]).
 
--type server() :: {atom(), pid(), inet:port_number()}.
+-type kind() :: inert | native | socket | gen | rearm.
+-type server() :: {kind(), pid(), inet:port_number()}.
 
 %% @doc Start the echo server of a contender; returns its port.
--spec start(inert | socket | gen) -> server().
+-spec start(kind()) -> server().
 start(Kind) ->
     Parent = self(),
     Pid = spawn(fun() -> listen(Kind, Parent) end),
@@ -34,12 +42,12 @@ stop({_, Pid, _}) ->
     exit(Pid, kill),
     receive {'DOWN', Ref, process, Pid, _} -> ok end.
 
-listen(gen, Parent) ->
+listen(Gen, Parent) when Gen =:= gen; Gen =:= rearm ->
     {ok, L} = gen_tcp:listen(0, [binary, {ip, {127, 0, 0, 1}}, {active, false},
                                  {reuseaddr, true}, {nodelay, true}, {backlog, 128}]),
     {ok, Port} = inet:port(L),
     Parent ! {listening, self(), Port},
-    gen_accept(L);
+    gen_accept(L, case Gen of gen -> fun gen_echo/1; rearm -> fun rearm_start/1 end);
 listen(Kind, Parent) ->
     {ok, L} = socket:open(inet, stream, tcp),
     ok = socket:setopt(L, {socket, reuseaddr}, true),
@@ -48,8 +56,8 @@ listen(Kind, Parent) ->
     {ok, #{port := Port}} = socket:sockname(L),
     Parent ! {listening, self(), Port},
     case Kind of
-        inert -> inert_accept(L, bench_lib:fd(L));
-        socket -> socket_accept(L)
+        socket -> socket_accept(L);
+        _ -> inert_accept(L, bench_lib:fd(L))       % inert, native
     end.
 
 %% Connection processes are linked to the acceptor: killing it closes all.
@@ -119,12 +127,12 @@ socket_wait(S) ->
 %% gen_tcp {active, once}
 %%--------------------------------------------------------------------
 
-gen_accept(L) ->
+gen_accept(L, Loop) ->
     {ok, S} = gen_tcp:accept(L),
-    Pid = spawn_link(fun() -> receive {go, C} -> gen_echo(C) end end),
+    Pid = spawn_link(fun() -> receive {go, C} -> Loop(C) end end),
     ok = gen_tcp:controlling_process(S, Pid),
     Pid ! {go, S},
-    gen_accept(L).
+    gen_accept(L, Loop).
 
 gen_echo(S) ->
     ok = inet:setopts(S, [{active, once}]),
@@ -136,4 +144,25 @@ gen_echo(S) ->
             ok;
         {tcp_error, S, _} ->
             gen_tcp:close(S)
+    end.
+
+%%--------------------------------------------------------------------
+%% gen_tcp passive, re-armed with inert:fdset after every request
+%%--------------------------------------------------------------------
+
+rearm_start(S) ->
+    {ok, Fd} = inet:getfd(S),
+    rearm_wait(S, Fd).
+
+rearm_wait(S, Fd) ->
+    ok = inert:fdset(Fd),
+    receive
+        {inert_read, _, Fd} ->
+            case gen_tcp:recv(S, 0, 5000) of
+                {ok, Data} ->
+                    ok = gen_tcp:send(S, Data),
+                    rearm_wait(S, Fd);
+                {error, _} ->
+                    gen_tcp:close(S)
+            end
     end.

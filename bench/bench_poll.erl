@@ -13,11 +13,12 @@
 %%            in gen_udp always comes with the data, so the port is
 %%            refilled with 100 datagrams between timed stretches (the
 %%            sends are not timed).
+%%   native   as inert, in the VM of the original driver (bench_native).
 %% Each contender runs for a fixed time per repetition, after a short
 %% warm-up; repetitions are interleaved and the median rate is reported.
 -module(bench_poll).
 
--export([run/2]).
+-export([run/2, run/3]).
 
 -define(BATCH, 100).
 -define(PAYLOAD, <<"ready">>).
@@ -26,8 +27,12 @@
 %% returns calls/s per contender (median) and every repetition's rate.
 -spec run(pos_integer(), pos_integer()) -> #{atom() => map()}.
 run(Reps, Ms) ->
+    run(Reps, Ms, bench_wake:contenders()).
+
+%% @doc The same for the contenders `Kinds'.
+-spec run(pos_integer(), pos_integer(), [bench_wake:kind()]) -> #{atom() => map()}.
+run(Reps, Ms, Kinds) ->
     Snd = bench_lib:sender(),
-    Kinds = bench_wake:contenders(),
     _ = [one(K, Snd, min(Ms, 100)) || K <- Kinds],            % warm-up
     Runs = [{K, one(K, Snd, Ms)} || _ <- lists:seq(1, Reps), K <- Kinds],
     ok = socket:close(Snd),
@@ -51,6 +56,7 @@ one(Kind, Snd, Ms) ->
     {ok, _} = socket:recv(S, 0, [peek], 0),
     Call = case Kind of
         inert -> fun() -> {ok, read} = inert:poll(Fd) end;
+        native -> fun() -> {ok, read} = inert:poll(Fd) end;
         socket -> fun() -> {ok, _} = socket:recv(S, 0, [peek], nowait) end
     end,
     T0 = bench_lib:now_ns(),

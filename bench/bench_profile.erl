@@ -9,6 +9,8 @@
 %%           answer (prim_inert:send_request/3), answers collected at the
 %%           end: what a fdset that does not wait for inertd could reach
 %%   echo    the inert echo server with 50 clients (bench_echo_srv)
+%%   rearm   the re-arm server (gen_tcp passive, fdset after each
+%%           request; bench_echo_srv) with 50 clients
 %%
 %% It writes `inertd.pid' and `beam.pid' into the output directory, waits
 %% `?SETTLE_MS' so that a profiler can attach, then runs.
@@ -75,8 +77,14 @@ run(pipeline, Deadline) ->
                     ok = bench_lib:wait_disarmed(0),
                     length(Fds)
             end, Deadline), "fdset requests, pipelined"};
+run(rearm, Deadline) ->
+    {N, _} = echo(rearm, Deadline),
+    {N, "re-arm round trips"};
 run(echo, Deadline) ->
-    Srv = bench_echo_srv:start(inert),
+    echo(inert, Deadline).
+
+echo(Kind, Deadline) ->
+    Srv = bench_echo_srv:start(Kind),
     {_, _, Port} = Srv,
     Parent = self(),
     Pids = [spawn_link(fun() -> echo_client(Port, Deadline, Parent) end)

@@ -14,11 +14,12 @@
 %% switches (voluntary + nonvoluntary, all threads) are counted over the
 %% idle window. The baselines arm the same counts in the VM one after the
 %% other (socket: `recv nowait'; gen: gen_udp `{active, once}') and report
-%% the VM's RSS growth. Last, fan-in at once (bench_fanin) over 1,000 and
+%% the VM's RSS growth; native (the original driver, in its own VM:
+%% bench_native) arms them with its `inert:fdset/2' like a baseline. Last, fan-in at once (bench_fanin) over 1,000 and
 %% over the large count: the per-event cost when they all fire.
 -module(bench_scale).
 
--export([run/4, max_fds/1]).
+-export([run/4, run/5, max_fds/1]).
 
 -define(SMALL, 1000).
 -define(GAP_MS, 0).
@@ -35,15 +36,21 @@ max_fds(Cap) ->
 -spec run(pos_integer(), {pos_integer(), pos_integer()}, pos_integer(), pos_integer()) ->
     #{atom() => term()}.
 run(Total, Probe, IdleMs, FanReps) ->
+    run(Total, Probe, IdleMs, FanReps, bench_wake:contenders()).
+
+%% @doc The same for the contenders `Kinds'.
+-spec run(pos_integer(), {pos_integer(), pos_integer()}, pos_integer(), pos_integer(),
+          [bench_wake:kind()]) -> #{atom() => term()}.
+run(Total, Probe, IdleMs, FanReps, Kinds) ->
     Small = min(?SMALL, Total div 4),
     Large = Total,
-    Inert = inert(Small, Large, Probe, IdleMs),
-    Socket = vm_side(socket, Small, Large, Probe),
-    Gen = vm_side(gen, Small, Large, Probe),
-    Fanin = #{small => bench_fanin:at_once(Small, FanReps),
-              large => bench_fanin:at_once(Large, FanReps)},
-    #{inert => Inert, socket => Socket, gen => Gen, fanin => Fanin,
-      small => Small, large => Large}.
+    Sides = [{K, case K of
+                     inert -> inert(Small, Large, Probe, IdleMs);
+                     _ -> vm_side(K, Small, Large, Probe)
+                 end} || K <- Kinds],
+    Fanin = #{small => bench_fanin:at_once(Small, FanReps, Kinds),
+              large => bench_fanin:at_once(Large, FanReps, Kinds)},
+    maps:merge(maps:from_list(Sides), #{fanin => Fanin, small => Small, large => Large}).
 
 inert(Small, Large, {Blocks, PerBlock}, IdleMs) ->
     D = bench_lib:inertd_pid(),
@@ -102,15 +109,13 @@ slices(L, K) ->
 %% The baselines: everything lives in the VM; its RSS growth per armed fd.
 vm_side(Kind, Small, Large, {Blocks, PerBlock}) ->
     Items = case Kind of
-        socket -> bench_lib:udp_many(Large - 1);
-        gen -> [begin
-                    {ok, P} = gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
-                    P
-                end || _ <- lists:seq(1, Large - 1)]
+        gen -> bench_lib:gen_udp_many(Large - 1);
+        _ -> bench_lib:udp_many(Large - 1)          % socket, native
     end,
     Arm = case Kind of
         socket -> fun(S) -> {select, _} = socket:recv(S, 0, nowait) end;
-        gen -> fun(P) -> ok = inet:setopts(P, [{active, once}]) end
+        gen -> fun(P) -> ok = inet:setopts(P, [{active, once}]) end;
+        native -> fun(S) -> ok = inert:fdset(bench_lib:fd(S), read) end
     end,
     {First, Rest} = lists:split(Small - 1, Items),
     Holder = holder(),
@@ -120,6 +125,8 @@ vm_side(Kind, Small, Large, {Blocks, PerBlock}) ->
     ok = hold(Holder, Arm, Rest),
     LargeM = probe(Kind, Blocks * PerBlock),
     RssN = rss(self),
+    _ = Kind =:= native andalso
+        hold(Holder, fun(S) -> ok = inert:fdclr(bench_lib:fd(S)) end, Items),
     release(Holder),
     ok = bench_lib:close_all(Items),
     #{small => SmallM, large => LargeM, vm_rss_growth_per_fd => (RssN - Rss0) / (Large - 1)}.

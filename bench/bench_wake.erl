@@ -10,17 +10,19 @@
 %%            `{'$socket', S, select, H}', then `socket:recv(S, 0, nowait)'
 %%   gen      `inet:setopts(P, [{active, once}])' on a gen_udp port, send,
 %%            `{udp, P, Ip, Port, Data}'
+%%   native   as inert, in the VM of the original driver (bench_native)
 %% The contenders run in interleaved blocks so that a noisy stretch of the
 %% machine hits all of them alike. VM and inertd CPU time is summed per
 %% contender from /proc (schedstat of every thread), and so are the
 %% context switches of both (every sleep and wake-up of a thread).
 -module(bench_wake).
 
--export([run/3, setup/1, rounds/4, teardown/1, contenders/0]).
+-export([run/3, run/4, setup/1, rounds/4, teardown/1, contenders/0, all_kinds/0]).
 
 -export_type([kind/0, rig/0, source/0]).
 
--type kind() :: inert | socket | gen.
+%% `native': the original driver's `inert', in its own VM (bench_native).
+-type kind() :: inert | native | socket | gen.
 %% `{inert, Handle}': inert on a private service (prim_inert:start/0).
 -type rig() :: {kind() | {inert, pid()}, socket:socket() | port(), map(), integer()}.
 %% The sending socket and the idle gap (ms) before each send.
@@ -29,24 +31,34 @@
 -define(PAYLOAD, <<"wake-up!">>).
 -define(LOST_MS, 5000).
 
-%% @doc The contenders, in the order they are reported.
+%% @doc The contenders measured in the VM of this project's inert.
 -spec contenders() -> [kind()].
 contenders() ->
     [inert, socket, gen].
 
-%% @doc `Blocks' interleaved blocks of `PerBlock' rounds per contender,
-%% after a warm-up block, with `Gap' ms idle before each send. Returns
-%% per contender the samples (ns) and the CPU time the VM and inertd
-%% spent on them.
+%% @doc Every contender, in the order they are reported.
+-spec all_kinds() -> [kind()].
+all_kinds() ->
+    [inert, native, socket, gen].
+
+%% @doc run/4 for this VM's contenders.
 -spec run(pos_integer(), pos_integer(), non_neg_integer()) -> #{kind() => map()}.
 run(Blocks, PerBlock, Gap) ->
+    run(Blocks, PerBlock, Gap, contenders()).
+
+%% @doc `Blocks' interleaved blocks of `PerBlock' rounds per contender of
+%% `Kinds', after a warm-up block, with `Gap' ms idle before each send.
+%% Returns per contender the samples (ns) and the CPU time the VM and
+%% inertd spent on them.
+-spec run(pos_integer(), pos_integer(), non_neg_integer(), [kind()]) -> #{kind() => map()}.
+run(Blocks, PerBlock, Gap, Kinds) ->
     Src = {bench_lib:sender(), Gap},
-    Rigs = [setup(K) || K <- contenders()],
+    Rigs = [setup(K) || K <- Kinds],
     _ = [rounds(R, Src, min(PerBlock, 200), false) || R <- Rigs],
     Daemon = bench_lib:inertd_pid(),
     Acc0 = maps:from_list([{K, #{samples => [], cpu_vm_ns => 0, cpu_inertd_ns => 0,
                                  inertd_ctxt_switches => 0, vm_ctxt_switches => 0}}
-                           || K <- contenders()]),
+                           || K <- Kinds]),
     Acc = lists:foldl(
             fun(_, A) ->
                     lists:foldl(fun(Rig, A1) -> block(Rig, Src, PerBlock, Daemon, A1) end,
@@ -75,9 +87,9 @@ block({Kind, _, _, _} = Rig, Src, N, Daemon, Acc) ->
 %% @doc A receiving socket (or gen_udp port) for one contender.
 -spec setup(kind() | {inert, pid()}) -> rig().
 setup(gen) ->
-    {ok, P} = gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
+    P = bench_lib:gen_udp(),
     {gen, P, bench_lib:addr(P), -1};
-setup(Kind) ->                  % inert, {inert, Handle}, socket
+setup(Kind) ->                  % inert, {inert, Handle}, native, socket
     S = bench_lib:udp(),
     {Kind, S, bench_lib:addr(S), bench_lib:fd(S)}.
 
@@ -99,7 +111,7 @@ rounds(Rig, Src, N, Keep, Acc) ->
 
 round1({{inert, Handle}, S, Dest, Fd}, Src) ->
     round_inert(fun() -> prim_inert:fdset(Handle, Fd, read) end, S, Dest, Fd, Src);
-round1({inert, S, Dest, Fd}, Src) ->
+round1({Inert, S, Dest, Fd}, Src) when Inert =:= inert; Inert =:= native ->
     round_inert(fun() -> inert:fdset(Fd, read) end, S, Dest, Fd, Src);
 round1({socket, S, Dest, _}, {Snd, Gap}) ->
     {select, _} = socket:recv(S, 0, nowait),

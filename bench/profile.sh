@@ -1,7 +1,7 @@
 #!/bin/sh
 # Where the time goes on the inert path, under one load at a time
 # (bench/bench_profile.erl):
-#   bench/profile.sh [wake|fanin|fdset|pipeline|echo ...] [-s seconds]
+#   bench/profile.sh [wake|fanin|fdset|pipeline|echo|rearm ...] [-s seconds]
 # For each scenario, three runs of `seconds' (default 5), into
 # bench/out/profile/:
 #   SCENARIO.log          what the load did (rounds, inertd counters)
@@ -21,8 +21,8 @@ scenarios=""
 while [ $# -gt 0 ]; do
     case "$1" in
         -s) secs=$2; shift 2 ;;
-        wake|fanin|fdset|pipeline|echo) scenarios="$scenarios $1"; shift ;;
-        *) echo "usage: $0 [wake|fanin|fdset|pipeline|echo ...] [-s seconds]" >&2; exit 2 ;;
+        wake|fanin|fdset|pipeline|echo|rearm) scenarios="$scenarios $1"; shift ;;
+        *) echo "usage: $0 [wake|fanin|fdset|pipeline|echo|rearm ...] [-s seconds]" >&2; exit 2 ;;
     esac
 done
 [ -n "$scenarios" ] || scenarios="wake fanin fdset echo"

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs the benchmarks of issue 4 in one VM and writes the report.
+# Runs the benchmarks in one VM (and the original driver, native inert, in
+# a second one) and writes the report.
 #   bench/run.sh full    what `make bench` runs (a few minutes): writes
 #                        bench/out/results.json, bench/out/table.md, the
 #                        raw wake-latency samples bench/out/wake_*.dat,
@@ -12,6 +13,10 @@
 # INERT_EBIN=<dir> benchmarks another build of the application (its
 # inertd is the one in that build's priv/), e.g. to measure a change
 # before and after; INERTD=<path> overrides the daemon alone.
+# The original driver (msantos/inert 1.0.5) is built from the unmodified
+# sources in BENCH_NATIVE_SRC (default ../shared/baselines/inert-native,
+# beside the repository) with their build.sh into bench/out/native, which
+# is not part of the repository; without them the native figures are n/a.
 set -eu
 mode=${1:-full}
 cd "$(dirname "$0")/.."
@@ -56,7 +61,24 @@ fi
 export BENCH_INERT_REV="${BENCH_INERT_REV:-$ebin}"
 
 mkdir -p bench/out/ebin "$out"
+rm -f "$out"/wake_*.dat
 erlc -Werror +warn_missing_spec -o bench/out/ebin bench/*.erl
+
+# The original driver, as the `native' contender (bench/bench_native.erl).
+native_src=${BENCH_NATIVE_SRC:-../shared/baselines/inert-native}
+unset BENCH_NATIVE_EBIN BENCH_NATIVE_REV
+if [ ! -f "$native_src/build.sh" ]; then
+    export BENCH_NATIVE_WHY="baseline not built: no $native_src"
+elif sh "$native_src/build.sh" bench/out/native >bench/out/native-build.log 2>&1; then
+    export BENCH_NATIVE_EBIN="$PWD/bench/out/native/ebin"
+    BENCH_NATIVE_REV=$(cat "$native_src/UPSTREAM_COMMIT" 2>/dev/null || true)
+    export BENCH_NATIVE_REV
+else
+    export BENCH_NATIVE_WHY="baseline not built: build.sh failed, see bench/out/native-build.log"
+    echo "bench: $BENCH_NATIVE_WHY" >&2
+fi
+
 erl -noshell -pa "$ebin" -pa bench/out/ebin -run bench_main main "$mode" "$out" $md
-gnuplot -e "outdir='$out'; png='$png'" bench/wake-latency.gp
+native=0; [ -f "$out/wake_native.dat" ] && native=1
+gnuplot -e "outdir='$out'; png='$png'; native=$native" bench/wake-latency.gp
 echo "bench: plot $png"
