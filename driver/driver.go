@@ -66,6 +66,7 @@ type Out interface {
 	Polled(pid, ref []byte, fd int64, dir protocol.Mode)
 	Cleared(pid, ref []byte, fd int64, left protocol.Mode, iref []byte)
 	Cancelled(ref []byte)
+	Closed(pid, ref []byte, fd int64)
 	Owner(pid, ref, newOwner []byte)
 	Error(pid, ref []byte, reason string)
 	Busy(pid, ref, owner []byte)
@@ -88,6 +89,7 @@ type Counters struct {
 	Frames      uint64 // frames written to the VM
 	FDsOpened   uint64 // sockets made by open requests
 	FDsSent     uint64 // fds handed to the VM (dup, open)
+	VMClosed    uint64 // interests dropped because the VM closed their fd (Recheck)
 }
 
 // caller is one Erlang process that holds interests.
