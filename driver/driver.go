@@ -127,6 +127,7 @@ type Driver struct {
 	sockets Sockets // open; nil until PassFDs
 	courier Courier // dup, open; nil until PassFDs
 	poller  string  // the kernel interface's name, for info
+	dropLog RateLimit
 }
 
 // SetPollerName names the kernel interface in info answers ("epoll",
@@ -234,10 +235,11 @@ func (d *Driver) Reject(req *protocol.Request, reason string, fds []int) {
 	d.fail(req, reason)
 }
 
-// Drop counts a request that cannot be answered at all.
+// Drop counts a request that cannot be answered at all, and logs it (at
+// most one line a second: a flood must not fill stderr).
 func (d *Driver) Drop(why string) {
 	d.cnt.Dropped++
-	d.log.Printf("dropped request: %s", why)
+	d.dropLog.Printf(d.log, "dropped request: %s", why)
 }
 
 // fail answers req when it can be addressed: {failed, Pid, Ref, FD,

@@ -63,7 +63,8 @@ type daemon struct {
 	own       plumbing  // inertd's own pipes and side channel, never held (plumbing.go)
 	vmGone    int       // a pidfd of the VM, readable once it has exited; -1: none
 
-	refusedOwn rateLimit // log lines of refused plumbing fds
+	refusedOwn  driver.RateLimit // log lines of refused plumbing fds
+	refusedPeer driver.RateLimit // log lines of refused side channel peers
 
 	req    protocol.Request
 	buf    []byte
@@ -78,6 +79,7 @@ var (
 	errSideClosed  = errors.New("side channel closed by the VM")
 	errVMGone      = errors.New("the VM has exited")
 	errStdinBroken = errors.New("control stream on stdin is broken")
+	errStdoutGone  = errors.New("stdout closed by the VM")
 )
 
 func run(cfg config, logger *log.Logger) int {
@@ -89,6 +91,11 @@ func run(cfg config, logger *log.Logger) int {
 		events: make([]pollset.Event, eventBatch),
 	}
 	err := d.serve()
+	// An orderly stop closes stdin, stdout and then the side channel,
+	// and a VM that exits closes everything: inertd may notice any of
+	// them first, or a write may fail first. That is a normal exit,
+	// with nothing logged.
+	leaving := (errors.Is(err, errSideClosed) || errors.Is(err, errStdoutGone)) && d.vmLeaving()
 	if d.drv != nil {
 		d.drv.CloseAll()
 	}
@@ -106,10 +113,7 @@ func run(cfg config, logger *log.Logger) int {
 		unix.Close(d.vmGone)
 	}
 	switch {
-	case errors.Is(err, errStdinClosed), errors.Is(err, errVMGone):
-		return 0
-	case errors.Is(err, errSideClosed) && stdinAtEOF():
-		// The VM closed both; the order it came in does not matter.
+	case errors.Is(err, errStdinClosed), errors.Is(err, errVMGone), leaving:
 		return 0
 	case errors.Is(err, errSideClosed):
 		logger.Print(err)
@@ -271,7 +275,7 @@ func (d *daemon) accept() {
 	case errors.Is(err, unix.EAGAIN):
 		return
 	case errors.As(err, &peer):
-		d.log.Printf("refused side channel peer: %v", err)
+		d.refusedPeer.Printf(d.log, "refused side channel peer: %v", err)
 		return
 	case err != nil:
 		d.log.Printf("accept: %v", err)
@@ -342,7 +346,7 @@ func (d *daemon) handle(msg []byte, fds []int) {
 // inertd's own plumbing is refused (plumbing.go).
 func (d *daemon) handleParsed(fds []int) {
 	if (d.req.Op == protocol.OpFdset || d.req.Op == protocol.OpPoll) && len(fds) == 1 && d.own.isOwn(fds[0]) {
-		d.refusedOwn.printf(d.log, "refused to arm fd %d: it is inertd's own stdin, stdout or side channel", d.req.FD)
+		d.refusedOwn.Printf(d.log, "refused to arm fd %d: it is inertd's own stdin, stdout or side channel", d.req.FD)
 		d.drv.Reject(&d.req, "einval", fds)
 		return
 	}
@@ -424,6 +428,8 @@ func (d *daemon) flush() error {
 			if _, err := unix.Poll(pfd, -1); err != nil && !errors.Is(err, unix.EINTR) {
 				return os.NewSyscallError("poll stdout", err)
 			}
+		case errors.Is(err, unix.EPIPE):
+			return errStdoutGone
 		default:
 			return os.NewSyscallError("write stdout", err)
 		}
@@ -457,11 +463,48 @@ func (d *daemon) ack(n uint64) {
 	}
 }
 
-// stdinAtEOF reports whether the VM has closed inertd's stdin.
-func stdinAtEOF() bool {
-	var b [1]byte
-	n, err := fdReader(stdin).Read(b[:])
-	return n == 0 && errors.Is(err, io.EOF)
+// vmLeaving reports whether the VM is going away: it has closed inertd's
+// stdin (the frames still unread on it, acks, do not matter any more),
+// or it has exited. The VM closes the ends of a port's pipes one after
+// the other, so stdin is given a moment (leaveGrace) to reach EOF.
+func (d *daemon) vmLeaving() bool {
+	deadline := time.Now().Add(leaveGrace)
+	for {
+		if stdinDrainedToEOF(d.buf) || (d.vmGone >= 0 && readable(d.vmGone, 0)) {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		readable(stdin, int(left/time.Millisecond)+1)
+	}
+}
+
+// leaveGrace is how long an inertd whose stdout or side channel the VM
+// closed waits for its stdin to be closed too before it calls it a fault.
+const leaveGrace = 200 * time.Millisecond
+
+// stdinDrainedToEOF reads what is on stdin, and reports whether it ended
+// in EOF.
+func stdinDrainedToEOF(buf []byte) bool {
+	for {
+		_, err := fdReader(stdin).Read(buf)
+		switch {
+		case errors.Is(err, io.EOF):
+			return true
+		case err != nil:
+			return false
+		}
+	}
+}
+
+// readable waits up to msec milliseconds for fd to be readable (a
+// pidfd: its process has exited; a pipe: data or EOF).
+func readable(fd, msec int) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(pfd, msec)
+	return err == nil && n == 1
 }
 
 // fdsExhausted reports whether inertd is at its fd limit, the usual reason
