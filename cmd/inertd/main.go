@@ -6,8 +6,9 @@
 // diagnostics go to stderr. It exits when stdin reaches EOF, that is when
 // the VM closes the port or exits, closing every fd it holds.
 //
-// Exit status: 0 stdin closed or the VM exited; 1 fatal error; 2 the side
-// channel was closed; 3 the VM did not connect in time; 4 the control
+// Exit status: 0 stdin closed or the VM exited (or is exiting: its side
+// channel or stdout closed with it); 1 fatal error; 2 the side channel was
+// closed while the VM stays; 3 the VM did not connect in time; 4 the control
 // stream on stdin is broken (a frame that is not a request); 64 bad usage.
 package main
 
