@@ -175,12 +175,12 @@ func (d *daemon) serve() error {
 	if d.own, err = newPlumbing(); err != nil {
 		return err
 	}
-	var note2 string
-	if d.vmGone, note2, err = watchVM(d.cfg.vmPID); err != nil {
+	var watchNote string
+	if d.vmGone, watchNote, err = watchVM(d.cfg.vmPID); err != nil {
 		return err
 	}
-	if note2 != "" {
-		d.log.Print(note2)
+	if watchNote != "" {
+		d.log.Print(watchNote)
 	}
 	if d.vmGone >= 0 {
 		if err := d.ps.Watch(d.vmGone); err != nil {

@@ -11,6 +11,7 @@
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
+-export([arm_plumbing_and_close_armed/1]).
 -export([
     kill_inertd_with_1000_armed_and_events_in_flight/1,
     sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers/1,
@@ -577,6 +578,16 @@ plumbing_fds(OsPid) ->
     {ok, SideFD} = socket:getopt(Sock, otp, fd),
     lists:usort([SideFD | Ends]).
 
+%% Run in a peer VM (an exported call, not a fun: the peer may have
+%% another build of this module): arm the plumbing of its inertd, and arm
+%% sockets and close them without fdclr.
+arm_plumbing_and_close_armed(DaemonPid) ->
+    [ok = inert:fdset(FD, read) || FD <- plumbing_fds(DaemonPid)],
+    Socks = [begin {ok, S} = gen_udp:open(0, [{ip, {127,0,0,1}}]), S end || _ <- lists:seq(1, 8)],
+    [begin {ok, FD} = inet:getfd(S), ok = inert:fdset(FD, read) end || S <- Socks],
+    close_all(Socks),
+    ok.
+
 vm_killed_while_inertd_was_handed_its_plumbing_takes_inertd(_Config) ->
     %% A peer VM arms its inertd's plumbing and closes armed sockets
     %% without fdclr, then is killed -9: inertd is gone within a second.
@@ -584,14 +595,7 @@ vm_killed_while_inertd_was_handed_its_plumbing_takes_inertd(_Config) ->
                                       args => ["-pa" | code:get_path()]}),
     ok = peer:call(Peer, inert, start, []),
     #{os_pid := DaemonPid} = peer:call(Peer, inert, info, []),
-    ok = peer:call(Peer, erlang, apply, [fun() ->
-        Own = plumbing_fds(DaemonPid),
-        [ok = inert:fdset(FD, read) || FD <- Own],
-        Socks = [begin {ok, S} = gen_udp:open(0, [{ip, {127,0,0,1}}]), S end || _ <- lists:seq(1, 8)],
-        [begin {ok, FD} = inet:getfd(S), ok = inert:fdset(FD, read) end || S <- Socks],
-        close_all(Socks),
-        ok
-    end, []]),
+    ok = peer:call(Peer, ?MODULE, arm_plumbing_and_close_armed, [DaemonPid]),
     VmPid = peer:call(Peer, os, getpid, []),
     unlink(Peer),
     T0 = erlang:monotonic_time(millisecond),
