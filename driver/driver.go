@@ -66,6 +66,7 @@ type Out interface {
 	Polled(pid, ref []byte, fd int64, dir protocol.Mode)
 	Cleared(pid, ref []byte, fd int64, left protocol.Mode, iref []byte)
 	Cancelled(ref []byte)
+	Closed(pid, ref []byte, fd int64)
 	Owner(pid, ref, newOwner []byte)
 	Error(pid, ref []byte, reason string)
 	Busy(pid, ref, owner []byte)
@@ -88,6 +89,7 @@ type Counters struct {
 	Frames      uint64 // frames written to the VM
 	FDsOpened   uint64 // sockets made by open requests
 	FDsSent     uint64 // fds handed to the VM (dup, open)
+	VMClosed    uint64 // interests dropped because the VM closed their fd (Recheck)
 }
 
 // caller is one Erlang process that holds interests.
@@ -125,6 +127,7 @@ type Driver struct {
 	sockets Sockets // open; nil until PassFDs
 	courier Courier // dup, open; nil until PassFDs
 	poller  string  // the kernel interface's name, for info
+	dropLog RateLimit
 }
 
 // SetPollerName names the kernel interface in info answers ("epoll",
@@ -232,10 +235,11 @@ func (d *Driver) Reject(req *protocol.Request, reason string, fds []int) {
 	d.fail(req, reason)
 }
 
-// Drop counts a request that cannot be answered at all.
+// Drop counts a request that cannot be answered at all, and logs it (at
+// most one line a second: a flood must not fill stderr).
 func (d *Driver) Drop(why string) {
 	d.cnt.Dropped++
-	d.log.Printf("dropped request: %s", why)
+	d.dropLog.Printf(d.log, "dropped request: %s", why)
 }
 
 // fail answers req when it can be addressed: {failed, Pid, Ref, FD,

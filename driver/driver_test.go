@@ -131,11 +131,12 @@ func (o *fakeOut) Cleared(pid, ref []byte, fd int64, left protocol.Mode, iref []
 	}
 	o.add("cleared %s %s %d %s %s", pid, ref, fd, modeName(left), iref)
 }
-func (o *fakeOut) Cancelled(ref []byte)            { o.add("cancelled %s", ref) }
-func (o *fakeOut) Owner(pid, ref, newOwner []byte) { o.add("owner %s %s %s", pid, ref, newOwner) }
-func (o *fakeOut) Error(pid, ref []byte, r string) { o.add("error %s %s %s", pid, ref, r) }
-func (o *fakeOut) Busy(pid, ref, owner []byte)     { o.add("error %s %s {ebusy,%s}", pid, ref, owner) }
-func (o *fakeOut) Reply(pid, ref, term []byte)     { o.add("reply %s %s", pid, ref) }
+func (o *fakeOut) Cancelled(ref []byte)             { o.add("cancelled %s", ref) }
+func (o *fakeOut) Closed(pid, ref []byte, fd int64) { o.add("closed %s %s %d", pid, ref, fd) }
+func (o *fakeOut) Owner(pid, ref, newOwner []byte)  { o.add("owner %s %s %s", pid, ref, newOwner) }
+func (o *fakeOut) Error(pid, ref []byte, r string)  { o.add("error %s %s %s", pid, ref, r) }
+func (o *fakeOut) Busy(pid, ref, owner []byte)      { o.add("error %s %s {ebusy,%s}", pid, ref, owner) }
+func (o *fakeOut) Reply(pid, ref, term []byte)      { o.add("reply %s %s", pid, ref) }
 
 type testLog struct{ t *testing.T }
 

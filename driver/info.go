@@ -72,6 +72,7 @@ func (d *Driver) info(req *protocol.Request) {
 		{"frames", d.cnt.Frames},
 		{"fds_opened", d.cnt.FDsOpened},
 		{"fds_sent", d.cnt.FDsSent},
+		{"vm_closed", d.cnt.VMClosed},
 		{"armed", uint64(len(d.byVM))},
 		{"goroutines", uint64(runtime.NumGoroutine())},
 		{"heap_bytes", mem.HeapAlloc},

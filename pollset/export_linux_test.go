@@ -33,3 +33,7 @@ func raiseNoFile(tb testing.TB, n int) {
 	}
 	tb.Cleanup(func() { unix.Setrlimit(unix.RLIMIT_NOFILE, &lim) })
 }
+
+// RingBytes is the ring memory of u the kernel counts against the
+// user's RLIMIT_MEMLOCK: the SQ and CQ rings and the SQE array.
+func RingBytes(u *Uring) int { return len(u.ring) + len(u.sqem) }

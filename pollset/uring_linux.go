@@ -87,8 +87,8 @@ const (
 	enterExtArg     = 1 << 3
 	offSQRing       = 0
 	offSQEs         = 0x10000000
-	sqEntriesWanted = 2048
-	cqEntriesWanted = 16384
+	sqEntriesWanted = 256
+	cqEntriesWanted = 1024
 
 	// internal marks the user_data of requests whose completions are not
 	// events (POLL_REMOVE, CLOSE): they post one only if they fail.
@@ -169,8 +169,14 @@ func (u *Uring) slot(fd int) *entry {
 	return &u.ents[fd]
 }
 
-// NewUring sets up a ring of 2,048 submission and 16,384 completion
-// entries (more completions wait in the kernel, IORING_FEAT_NODROP).
+// NewUring sets up a ring of 256 submission and 1,024 completion entries:
+// 36 KiB of ring memory, which the kernel counts against the user's
+// RLIMIT_MEMLOCK (inertd has no CAP_IPC_LOCK), so that many daemons of
+// one user fit in the usual 8 MiB. A full submission queue is submitted
+// by the call that needs room (one more io_uring_enter in a burst of
+// requests); completions beyond the ring wait in the kernel
+// (IORING_FEAT_NODROP) until Wait has made room, one batch of up to
+// 1,024 events at a time, which is what the daemon reads per wait anyway.
 func NewUring() (*Uring, error) {
 	p := uringParams{flags: setupCQSize | setupSubmitAll | setupCoopTasks, cqEntries: cqEntriesWanted}
 	fd, err := setup(sqEntriesWanted, &p)

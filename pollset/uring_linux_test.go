@@ -188,7 +188,7 @@ func TestUringCloseFDLetsThePeerSeeEOF(t *testing.T) {
 	}
 }
 
-// More completions than the completion ring holds (16,384) are kept by the
+// More completions than the completion ring holds (1,024) are kept by the
 // kernel and all reported, each once.
 func TestUringReportsMoreEventsThanTheRingHolds(t *testing.T) {
 	const n = 17000
@@ -219,5 +219,24 @@ func TestUringReportsMoreEventsThanTheRingHolds(t *testing.T) {
 			}
 			delete(armed, e.FD)
 		}
+	}
+}
+
+// A ring is small: the kernel counts its memory against the user's
+// RLIMIT_MEMLOCK (8 MiB on most systems), shared by every inertd of that
+// user, so it must leave room for a couple of hundred of them.
+func TestUringRingFitsTwoHundredDaemonsInEightMiB(t *testing.T) {
+	u, err := pollset.NewUring()
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	n := pollset.RingBytes(u)
+	t.Logf("ring memory %d bytes: %d rings in 8 MiB", n, 8<<20/n)
+	if n > 8<<20/200 {
+		t.Fatalf("ring memory %d bytes: fewer than 200 rings fit in 8 MiB", n)
 	}
 }

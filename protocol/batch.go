@@ -131,6 +131,14 @@ func (b *Batch) Cleared(pid, ref []byte, fd int64, left Mode, iref []byte) {
 	b.Commit(AppendRaw(buf, iref))
 }
 
+// Closed adds {closed, Pid, Ref, FD}: the VM closed FD (or its number
+// now names another file) while the fdset Ref was armed; inertd has
+// dropped the interest and closed its copy.
+func (b *Batch) Closed(pid, ref []byte, fd int64) {
+	buf := AppendRaw(AppendRaw(b.entry(4, "closed"), pid), ref)
+	b.Commit(AppendInt(buf, fd))
+}
+
 // Cancelled adds {cancelled, Ref}.
 func (b *Batch) Cancelled(ref []byte) {
 	b.Commit(AppendRaw(b.entry(2, "cancelled"), ref))

@@ -98,6 +98,7 @@ func expectedEntries(e map[string]etf.Term) map[string]etf.List {
 		"cleared_read_write": {T{A("cleared"), pid, ref, int64(12), A("read_write"), gen}},
 		"cleared_poll":       {T{A("cleared"), pid, ref, int64(12), A("none"), ref}},
 		"cancelled":          {T{A("cancelled"), ref}},
+		"closed":             {T{A("closed"), pid, gen, int64(7)}},
 		"owner":              {T{A("owner"), pid, ref, pid2}},
 		"error_ebadf":        {T{A("error"), pid, ref, A("ebadf")}},
 		"error_ebadf_gen":    {T{A("error"), pid, gen, A("ebadf")}},

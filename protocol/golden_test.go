@@ -289,6 +289,7 @@ var goldenEntries = []entryCase{
 	{"cleared_read_write", func(b *Batch, c components) { b.Cleared(c["pid"], c["ref"], 12, ModeRW, c["gen"]) }},
 	{"cleared_poll", func(b *Batch, c components) { b.Cleared(c["pid"], c["ref"], 12, ModeNone, c["ref"]) }},
 	{"cancelled", func(b *Batch, c components) { b.Cancelled(c["ref"]) }},
+	{"closed", func(b *Batch, c components) { b.Closed(c["pid"], c["gen"], 7) }},
 	{"owner", func(b *Batch, c components) { b.Owner(c["pid"], c["ref"], c["pid2"]) }},
 	{"error_ebadf", func(b *Batch, c components) { b.Error(c["pid"], c["ref"], "ebadf") }},
 	{"error_ebadf_gen", func(b *Batch, c components) { b.Error(c["pid"], c["gen"], "ebadf") }},

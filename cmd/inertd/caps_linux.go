@@ -10,36 +10,50 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// inertd needs no privileges. It may be given one capability,
-// CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=p on the binary, or
-// ambient from its parent), so that `open` can bind a port below 1024 for
-// the VM; it uses it for that bind alone.
+// inertd needs no privileges. It may be given two capabilities, each
+// used for one call alone:
 //
-// dropPrivileges runs first thing: every capability but that one leaves
-// every set, and the effective set is empty, on every thread of the
-// process (capabilities are per thread on Linux, and the Go runtime has
-// started threads before main). withBindService raises the one capability
-// on the calling thread around a bind and lowers it again.
+//   - CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=p on the binary,
+//     or ambient from its parent), so that `open` can bind a port below
+//     1024 for the VM;
+//   - CAP_SYS_PTRACE, which it has when the VM runs as root with it: the
+//     re-check of armed fds (recheck.go) compares the VM's fds with
+//     inertd's copies with kcmp(2), which the kernel refuses to a process
+//     whose permitted set is not a superset of the VM's unless it has
+//     CAP_SYS_PTRACE. A VM without privileges needs none of it.
+//
+// dropPrivileges runs first thing: every other capability leaves every
+// set, and the effective set is empty, on every thread of the process
+// (capabilities are per thread on Linux, and the Go runtime has started
+// threads before main). withCapability raises one kept capability on the
+// calling thread around a call and lowers it again.
 
-// bindServiceBit is CAP_NET_BIND_SERVICE in the first word of the sets.
-const bindServiceBit = 1 << unix.CAP_NET_BIND_SERVICE
+// bindServiceBit and ptraceBit are CAP_NET_BIND_SERVICE and
+// CAP_SYS_PTRACE in the first word of the sets.
+const (
+	bindServiceBit = 1 << unix.CAP_NET_BIND_SERVICE
+	ptraceBit      = 1 << unix.CAP_SYS_PTRACE
+	keptBits       = bindServiceBit | ptraceBit
+)
 
-// dropPrivileges reports whether CAP_NET_BIND_SERVICE stays permitted. A
-// binary built with cgo (go test -race) cannot change every thread: it
-// drops on the calling thread and says so in warn.
-func dropPrivileges() (bindService bool, warn string, err error) {
+// privileges are the capabilities inertd keeps, permitted and not
+// effective.
+type privileges struct{ bindService, ptrace bool }
+
+// dropPrivileges reports what stays permitted. A binary built with cgo
+// (go test -race) cannot change every thread: it drops on the calling
+// thread and says so in warn.
+func dropPrivileges() (kept privileges, warn string, err error) {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return false, "", os.NewSyscallError("capget", err)
+		return kept, "", os.NewSyscallError("capget", err)
 	}
-	bindService = data[0].Permitted&bindServiceBit != 0
 	var keep [2]unix.CapUserData
-	if bindService {
-		keep[0].Permitted = bindServiceBit
-	}
+	keep[0].Permitted = data[0].Permitted & keptBits
+	kept = privileges{bindService: keep[0].Permitted&bindServiceBit != 0, ptrace: keep[0].Permitted&ptraceBit != 0}
 	if data == keep {
-		return bindService, "", nil // nothing to drop: the usual, unprivileged case
+		return kept, "", nil // nothing to drop: the usual, unprivileged case
 	}
 	// x/sys/unix has no all-threads syscall: this is the one place inertd
 	// uses the syscall package for a system call, because Capset alone
@@ -53,18 +67,27 @@ func dropPrivileges() (bindService bool, warn string, err error) {
 	case errors.Is(errno, unix.ENOTSUP):
 		hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 		if err := unix.Capset(&hdr, &keep[0]); err != nil {
-			return false, "", os.NewSyscallError("capset", err)
+			return privileges{}, "", os.NewSyscallError("capset", err)
 		}
-		return bindService, "built with cgo: capabilities dropped on the main thread only; build with CGO_ENABLED=0", nil
+		return kept, "built with cgo: capabilities dropped on the main thread only; build with CGO_ENABLED=0", nil
 	case errno != 0:
-		return false, "", os.NewSyscallError("capset (all threads)", errno)
+		return privileges{}, "", os.NewSyscallError("capset (all threads)", errno)
 	}
-	return bindService, "", nil
+	return kept, "", nil
 }
 
 // withBindService runs fn with CAP_NET_BIND_SERVICE effective on the
 // calling thread, then empties the effective set again.
-func withBindService(fn func() error) error {
+func withBindService(fn func() error) error { return withCapability(bindServiceBit, fn) }
+
+// withPtrace runs fn with CAP_SYS_PTRACE effective on the calling thread,
+// then empties the effective set again.
+func withPtrace(fn func() error) error { return withCapability(ptraceBit, fn) }
+
+// withCapability runs fn with the capability bit effective on the
+// calling thread, then empties the effective set again. Without it in
+// the permitted set fn runs as it is (the call may still succeed).
+func withCapability(bit uint32, fn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
@@ -72,10 +95,10 @@ func withBindService(fn func() error) error {
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return os.NewSyscallError("capget", err)
 	}
-	if data[0].Permitted&bindServiceBit == 0 {
-		return fn() // not given the capability: the bind may still succeed
+	if data[0].Permitted&bit == 0 {
+		return fn()
 	}
-	data[0].Effective = bindServiceBit
+	data[0].Effective = bit
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return os.NewSyscallError("capset", err)
 	}
@@ -83,7 +106,7 @@ func withBindService(fn func() error) error {
 	data[0].Effective = 0
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		// Never go on with a privileged thread.
-		panic("inertd: cannot lower CAP_NET_BIND_SERVICE: " + err.Error())
+		panic("inertd: cannot lower a capability: " + err.Error())
 	}
 	return ferr
 }

@@ -5,6 +5,10 @@ package main
 // Capabilities are a Linux feature; elsewhere inertd runs with what it is
 // given and binds as it is.
 
-func dropPrivileges() (bindService bool, warn string, err error) { return false, "", nil }
+type privileges struct{ bindService, ptrace bool }
+
+func dropPrivileges() (kept privileges, warn string, err error) { return privileges{}, "", nil }
 
 func withBindService(fn func() error) error { return fn() }
+
+func withPtrace(fn func() error) error { return fn() }

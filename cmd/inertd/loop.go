@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"os"
@@ -36,6 +37,7 @@ type config struct {
 	verbose       bool
 	spin          time.Duration // poll without blocking this long before sleeping
 	poller        string        // -poller: one of pollers
+	recheck       time.Duration // -recheck: interval of the armed fds' re-check (0: never)
 }
 
 // daemon is the single event loop: stdin, the side channel and every armed
@@ -56,26 +58,44 @@ type daemon struct {
 
 	handq handovers // fds for the VM, waiting to be sent (handover.go)
 
+	vmf       *vmFiles  // the re-check of armed fds (recheck_*.go); nil: off
+	nextCheck time.Time // when the next re-check is due; zero while nothing is armed
+	own       plumbing  // inertd's own pipes and side channel, never held (plumbing.go)
+	vmGone    int       // a pidfd of the VM, readable once it has exited; -1: none
+
+	refusedOwn  driver.RateLimit // log lines of refused plumbing fds
+	refusedPeer driver.RateLimit // log lines of refused side channel peers
+
 	req    protocol.Request
 	buf    []byte
 	fds    [protocol.MaxFDsPerMessage]int
 	events []pollset.Event
 }
 
-// errStdinClosed and errSideClosed end the loop normally.
+// errStdinClosed, errSideClosed and errVMGone end the loop normally;
+// errStdinBroken ends it with status 4.
 var (
 	errStdinClosed = errors.New("stdin closed")
 	errSideClosed  = errors.New("side channel closed by the VM")
+	errVMGone      = errors.New("the VM has exited")
+	errStdinBroken = errors.New("control stream on stdin is broken")
+	errStdoutGone  = errors.New("stdout closed by the VM")
 )
 
 func run(cfg config, logger *log.Logger) int {
 	d := &daemon{
 		cfg:    cfg,
 		log:    logger,
+		vmGone: -1,
 		buf:    make([]byte, protocol.MaxFrame+1),
 		events: make([]pollset.Event, eventBatch),
 	}
 	err := d.serve()
+	// An orderly stop closes stdin, stdout and then the side channel,
+	// and a VM that exits closes everything: inertd may notice any of
+	// them first, or a write may fail first. That is a normal exit,
+	// with nothing logged.
+	leaving := (errors.Is(err, errSideClosed) || errors.Is(err, errStdoutGone)) && d.vmLeaving()
 	if d.drv != nil {
 		d.drv.CloseAll()
 	}
@@ -89,11 +109,11 @@ func run(cfg config, logger *log.Logger) int {
 	if d.ps != nil {
 		d.ps.Close()
 	}
+	if d.vmGone >= 0 {
+		unix.Close(d.vmGone)
+	}
 	switch {
-	case errors.Is(err, errStdinClosed):
-		return 0
-	case errors.Is(err, errSideClosed) && stdinAtEOF():
-		// The VM closed both; the order it came in does not matter.
+	case errors.Is(err, errStdinClosed), errors.Is(err, errVMGone), leaving:
 		return 0
 	case errors.Is(err, errSideClosed):
 		logger.Print(err)
@@ -101,6 +121,12 @@ func run(cfg config, logger *log.Logger) int {
 	case errors.Is(err, errAcceptTimeout):
 		logger.Print(err)
 		return 3
+	case errors.Is(err, errStdinBroken):
+		// The VM writes only {ack, N} frames: whatever came instead,
+		// the frames after it cannot be trusted to line up. The service
+		// restarts inertd and re-arms.
+		logger.Printf("%v: exiting", err)
+		return 4
 	default:
 		logger.Printf("fatal: %v", err)
 		return 1
@@ -110,15 +136,18 @@ func run(cfg config, logger *log.Logger) int {
 var errAcceptTimeout = errors.New("the VM did not connect to the side channel in time")
 
 func (d *daemon) serve() error {
-	bindService, warn, err := dropPrivileges()
+	kept, warn, err := dropPrivileges()
 	if err != nil {
 		return err
 	}
 	if warn != "" {
 		d.log.Print(warn)
 	}
-	if bindService {
+	if kept.bindService && d.cfg.verbose {
 		d.log.Print("keeping CAP_NET_BIND_SERVICE (permitted, not effective) for open")
+	}
+	if d.cfg.recheck > 0 {
+		d.vmf = newVMFiles(d.cfg.vmPID, kept.ptrace, d.log)
 	}
 	ps, files, name, note, err := openPoller(d.cfg.poller)
 	if err != nil {
@@ -143,6 +172,21 @@ func (d *daemon) serve() error {
 	if err := d.ps.Watch(d.ln.FD()); err != nil {
 		return err
 	}
+	if d.own, err = newPlumbing(); err != nil {
+		return err
+	}
+	var watchNote string
+	if d.vmGone, watchNote, err = watchVM(d.cfg.vmPID); err != nil {
+		return err
+	}
+	if watchNote != "" {
+		d.log.Print(watchNote)
+	}
+	if d.vmGone >= 0 {
+		if err := d.ps.Watch(d.vmGone); err != nil {
+			return err
+		}
+	}
 	d.out.Ready(driver.Version, os.Getpid(), d.ln.Path())
 	if err := d.flush(); err != nil {
 		return err
@@ -160,15 +204,18 @@ func (d *daemon) serve() error {
 		if d.handq.polling() {
 			msec = handoverRetry
 		}
+		msec = d.recheckWait(msec)
 		n, err := d.wait(msec)
 		if err != nil {
 			return err
 		}
+		d.vetReady(d.events[:n])
 		for _, ev := range d.events[:n] {
 			if err := d.dispatch(ev); err != nil {
 				return err
 			}
 		}
+		d.recheckIfDue()
 		d.sendHandovers()
 		if err := d.flush(); err != nil {
 			return err
@@ -203,6 +250,8 @@ func (d *daemon) dispatch(ev pollset.Event) error {
 	switch {
 	case fd == stdin:
 		return d.readStdin()
+	case fd == d.vmGone:
+		return errVMGone
 	case d.conn != nil && fd == d.conn.FD():
 		return d.readSide()
 	case d.ln != nil && fd == d.ln.FD():
@@ -226,7 +275,7 @@ func (d *daemon) accept() {
 	case errors.Is(err, unix.EAGAIN):
 		return
 	case errors.As(err, &peer):
-		d.log.Printf("refused side channel peer: %v", err)
+		d.refusedPeer.Printf(d.log, "refused side channel peer: %v", err)
 		return
 	case err != nil:
 		d.log.Printf("accept: %v", err)
@@ -290,6 +339,17 @@ func (d *daemon) handle(msg []byte, fds []int) {
 		d.drv.Reject(&d.req, "einval", fds)
 		return
 	}
+	d.handleParsed(fds)
+}
+
+// handleParsed answers the request in d.req. An fdset or poll of
+// inertd's own plumbing is refused (plumbing.go).
+func (d *daemon) handleParsed(fds []int) {
+	if (d.req.Op == protocol.OpFdset || d.req.Op == protocol.OpPoll) && len(fds) == 1 && d.own.isOwn(fds[0]) {
+		d.refusedOwn.Printf(d.log, "refused to arm fd %d: it is inertd's own stdin, stdout or side channel", d.req.FD)
+		d.drv.Reject(&d.req, "einval", fds)
+		return
+	}
 	if d.cfg.verbose {
 		d.log.Printf("request op %d fd %d mode %d with %d fds", d.req.Op, d.req.FD, d.req.Mode, len(fds))
 	}
@@ -301,19 +361,23 @@ func (d *daemon) handle(msg []byte, fds []int) {
 }
 
 // readStdin handles frames on stdin. EOF means the VM closed the port.
+// A frame that is not a request (the VM sends only {ack, N}), or one
+// larger than MaxFrame, means the stream is broken: errStdinBroken.
 func (d *daemon) readStdin() error {
 	for {
 		_, err := d.in.Fill(fdReader(stdin))
 		for {
 			frame, ok, ferr := d.in.Next()
 			if ferr != nil {
-				d.drv.Drop(ferr.Error())
-				continue
+				return fmt.Errorf("%w: %v", errStdinBroken, ferr)
 			}
 			if !ok {
 				break
 			}
-			d.handle(frame, nil)
+			if perr := protocol.ParseRequest(frame, &d.req); perr != nil {
+				return fmt.Errorf("%w: a %d-byte frame that is not a request: %v", errStdinBroken, len(frame), perr)
+			}
+			d.handleParsed(nil)
 		}
 		switch {
 		case err == nil:
@@ -364,6 +428,8 @@ func (d *daemon) flush() error {
 			if _, err := unix.Poll(pfd, -1); err != nil && !errors.Is(err, unix.EINTR) {
 				return os.NewSyscallError("poll stdout", err)
 			}
+		case errors.Is(err, unix.EPIPE):
+			return errStdoutGone
 		default:
 			return os.NewSyscallError("write stdout", err)
 		}
@@ -397,11 +463,48 @@ func (d *daemon) ack(n uint64) {
 	}
 }
 
-// stdinAtEOF reports whether the VM has closed inertd's stdin.
-func stdinAtEOF() bool {
-	var b [1]byte
-	n, err := fdReader(stdin).Read(b[:])
-	return n == 0 && errors.Is(err, io.EOF)
+// vmLeaving reports whether the VM is going away: it has closed inertd's
+// stdin (the frames still unread on it, acks, do not matter any more),
+// or it has exited. The VM closes the ends of a port's pipes one after
+// the other, so stdin is given a moment (leaveGrace) to reach EOF.
+func (d *daemon) vmLeaving() bool {
+	deadline := time.Now().Add(leaveGrace)
+	for {
+		if stdinDrainedToEOF(d.buf) || (d.vmGone >= 0 && readable(d.vmGone, 0)) {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		readable(stdin, int(left/time.Millisecond)+1)
+	}
+}
+
+// leaveGrace is how long an inertd whose stdout or side channel the VM
+// closed waits for its stdin to be closed too before it calls it a fault.
+const leaveGrace = 200 * time.Millisecond
+
+// stdinDrainedToEOF reads what is on stdin, and reports whether it ended
+// in EOF.
+func stdinDrainedToEOF(buf []byte) bool {
+	for {
+		_, err := fdReader(stdin).Read(buf)
+		switch {
+		case errors.Is(err, io.EOF):
+			return true
+		case err != nil:
+			return false
+		}
+	}
+}
+
+// readable waits up to msec milliseconds for fd to be readable (a
+// pidfd: its process has exited; a pipe: data or EOF).
+func readable(fd, msec int) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(pfd, msec)
+	return err == nil && n == 1
 }
 
 // fdsExhausted reports whether inertd is at its fd limit, the usual reason
@@ -428,4 +531,44 @@ func (osFiles) Identity(fd int) (driver.FileID, error) {
 
 func (osFiles) Close(fd int) error {
 	return os.NewSyscallError("close", unix.Close(fd))
+}
+
+// recheckWait bounds msec by the time left to the next re-check of the
+// armed fds, and schedules one when something is armed. With nothing
+// armed there is no re-check and so no wake-up.
+func (d *daemon) recheckWait(msec int) int {
+	if d.vmf == nil || !d.vmf.usable() || d.drv.Armed() == 0 {
+		d.nextCheck = time.Time{}
+		return msec
+	}
+	now := time.Now()
+	if d.nextCheck.IsZero() {
+		d.nextCheck = now.Add(d.cfg.recheck)
+	}
+	left := max(0, int((d.nextCheck.Sub(now)+time.Millisecond-1)/time.Millisecond))
+	if msec < 0 || left < msec {
+		return left
+	}
+	return msec
+}
+
+// vetReady drops, before their events are reported, the interests among
+// evs whose fd the VM has closed since it armed them: their old file may
+// be ready, but the VM's number names it no more.
+func (d *daemon) vetReady(evs []pollset.Event) {
+	if d.vmf == nil || !d.vmf.usable() || !d.drv.HasInterest(evs) {
+		return
+	}
+	d.vmf.pass(func() { d.drv.RecheckReady(d.vmf, evs) })
+}
+
+// recheckIfDue runs the re-check when it is due: every interest whose fd
+// the VM has closed (or whose number now names another file) is dropped
+// and its caller told (driver.Recheck).
+func (d *daemon) recheckIfDue() {
+	if d.nextCheck.IsZero() || time.Now().Before(d.nextCheck) {
+		return
+	}
+	d.vmf.pass(func() { d.drv.Recheck(d.vmf) })
+	d.nextCheck = time.Now().Add(d.cfg.recheck)
 }

@@ -6,8 +6,10 @@
 // diagnostics go to stderr. It exits when stdin reaches EOF, that is when
 // the VM closes the port or exits, closing every fd it holds.
 //
-// Exit status: 0 stdin closed; 1 fatal error; 2 the side channel was
-// closed; 3 the VM did not connect in time; 64 bad usage.
+// Exit status: 0 stdin closed or the VM exited (or is exiting: its side
+// channel or stdout closed with it); 1 fatal error; 2 the side channel was
+// closed while the VM stays; 3 the VM did not connect in time; 4 the control
+// stream on stdin is broken (a frame that is not a request); 64 bad usage.
 package main
 
 import (
@@ -28,6 +30,12 @@ import (
 // idle daemon still sleeps (no wake-ups at all).
 const defaultSpin = 50 * time.Microsecond
 
+// defaultRecheck is the interval of the re-check of armed fds: an armed
+// fd the VM closes without fdclr is released by inertd within about this
+// long (PROTOCOL.md, "Fds the VM closes while armed"). One pass over
+// 20,000 armed fds takes a few milliseconds (RELIABILITY.md).
+const defaultRecheck = 500 * time.Millisecond
+
 // maxSpin bounds -spin: a daemon must not burn a CPU for long.
 const maxSpin = 10 * time.Millisecond
 
@@ -36,13 +44,14 @@ func main() {
 	acceptTimeout := flag.Duration("accept-timeout", 10*time.Second, "how long to wait for the VM to connect the side channel")
 	verbose := flag.Bool("v", false, "log every request and event batch to stderr")
 	spin := flag.Duration("spin", defaultSpin, "after activity, poll without blocking this long before sleeping (0: never; at most 10ms)")
+	recheck := flag.Duration("recheck", defaultRecheck, "while fds are armed, check this often that the VM still holds each one, and drop those it closed (0: never)")
 	poller := flag.String("poller", pollers[0], "kernel readiness interface: "+strings.Join(pollers, ", ")+" (auto: io_uring where the kernel allows it, else epoll)")
 	flag.Parse()
 
 	logger := log.New(os.Stderr, fmt.Sprintf("inertd[%d]: ", os.Getpid()), log.LstdFlags|log.Lmicroseconds)
-	if *vmPID <= 0 || flag.NArg() != 0 || *spin < 0 || *spin > maxSpin || !slices.Contains(pollers, *poller) {
-		logger.Print("usage: inertd -vm-pid PID [-accept-timeout D] [-spin D] [-poller " + strings.Join(pollers, "|") + "] [-v]")
+	if *vmPID <= 0 || flag.NArg() != 0 || *spin < 0 || *spin > maxSpin || !slices.Contains(pollers, *poller) || *recheck < 0 {
+		logger.Print("usage: inertd -vm-pid PID [-accept-timeout D] [-spin D] [-poller " + strings.Join(pollers, "|") + "] [-recheck D] [-v]")
 		os.Exit(64)
 	}
-	os.Exit(run(config{vmPID: *vmPID, acceptTimeout: *acceptTimeout, verbose: *verbose, spin: *spin, poller: *poller}, logger))
+	os.Exit(run(config{vmPID: *vmPID, acceptTimeout: *acceptTimeout, verbose: *verbose, spin: *spin, poller: *poller, recheck: *recheck}, logger))
 }

@@ -21,6 +21,7 @@ func TestBadCommandLineExits64WithNothingOnStdout(t *testing.T) {
 		{"-vm-pid", "1", "-spin", "-1us"},
 		{"-vm-pid", "1", "-spin", "11ms"},
 		{"-vm-pid", "1", "-poller", "select"},
+		{"-vm-pid", "1", "-recheck", "-1s"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], args...)

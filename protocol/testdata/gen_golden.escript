@@ -177,6 +177,7 @@ entries(#{pid := P, pid2 := P2, ref := R, gen := G, gen_big := GB} = C) ->
      {"cleared_read_write", [{cleared, P, R, 12, read_write, G}]},
      {"cleared_poll", [{cleared, P, R, 12, none, R}]},
      {"cancelled", [{cancelled, R}]},
+     {"closed", [{closed, P, G, 7}]},
      {"owner", [{owner, P, R, P2}]},
      {"error_ebadf", [{error, P, R, ebadf}]},
      {"error_ebadf_gen", [{error, P, G, ebadf}]},

@@ -169,8 +169,8 @@ status(Srv) ->
 info_keys() ->
     [version, os_pid, owner, armed, counters, requests, events, errors,
      fds_received, fds_closed, dropped, frames, goroutines, heap_bytes,
-     sys_bytes, fds_opened, fds_sent, fdset, poll, none, poller, io_uring,
-     epoll, kqueue].
+     sys_bytes, fds_opened, fds_sent, vm_closed, fdset, poll, none, poller,
+     io_uring, epoll, kqueue, closed].
 
 %% @doc The errno atoms inertd may answer with (the names of x/sys/unix's
 %% Linux errno table, lowercased; 117 is euclean in the x/sys of go.mod,
@@ -421,6 +421,12 @@ entry({cleared, Pid, Ref, FD, Left, IRef}, #st{tab = Tab} = St) ->
             true
     end,
     Pid ! {Ref, ok},
+    St;
+entry({closed, _Pid, Ref, FD}, #st{tab = Tab} = St) ->
+    %% inertd dropped the fdset Ref because the VM closed FD without
+    %% fdclr (or the number names another file now): the record goes if
+    %% it is still that interest's; nobody is sent anything.
+    _ = ets:select_delete(Tab, [{{FD, '_', '_', fdset, Ref}, [], [true]}]),
     St;
 entry({cancelled, Ref}, St) ->
     St#st{cancelled = maps:remove(Ref, St#st.cancelled)};

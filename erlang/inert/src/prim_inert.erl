@@ -122,8 +122,18 @@ fdclr(Handle, FD, Options) ->
                 {Srv, Tab} ->
                     %% A reason kept for this fd is forgotten too.
                     _ = catch ets:select_delete(Tab, [{{FD, '_', '_', {error, '_'}, '_'}, [], [true]}]),
-                    request(Srv, FD, fun(Ref) -> {fdclr, self(), Ref, FD, Mode} end, infinity,
-                            fun() -> clear_down(Handle, Srv, FD, Options) end)
+                    Build = fun(Ref) -> {fdclr, self(), Ref, FD, Mode} end,
+                    Down = fun() -> clear_down(Handle, Srv, FD, Options) end,
+                    case request(Srv, FD, Build, infinity, Down) of
+                        {error, ebadf} ->
+                            %% FD is closed in the VM, so sendmsg could
+                            %% not pass it: inertd carries out an fdclr
+                            %% without its fd, and clears whatever
+                            %% interest the number still has.
+                            request(Srv, none, Build, infinity, Down);
+                        Reply ->
+                            Reply
+                    end
             end
     end.
 
