@@ -149,6 +149,9 @@ func (d *daemon) serve() error {
 	if d.cfg.recheck > 0 {
 		d.vmf = newVMFiles(d.cfg.vmPID, kept.ptrace, d.log)
 	}
+	if err := presizeFDTable(); err != nil {
+		d.log.Printf("presize fd table: %v", err)
+	}
 	ps, files, name, note, err := openPoller(d.cfg.poller)
 	if err != nil {
 		return err

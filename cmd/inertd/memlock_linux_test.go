@@ -40,6 +40,11 @@ func TestAutoFallsBackToEpollWhenTheRingIsOverTheMemlockLimit(t *testing.T) {
 		t.Fatalf("poll on the epoll fallback answered %s", show(e))
 	}
 	_ = rx
+	// All of stderr is in once inertd has exited.
+	d.stdin.Close()
+	if code, err := d.exit(); err != nil || code != 0 {
+		t.Fatalf("auto on epoll: exit %d (%v) after stdin EOF, want 0", code, err)
+	}
 	if n := strings.Count(d.stderr.String(), "using epoll"); n != 1 || !strings.Contains(d.stderr.String(), "io_uring_setup") {
 		t.Fatalf("want one line saying why epoll is used; stderr:\n%s", d.stderr)
 	}

@@ -125,6 +125,13 @@ func TestRefusedPeersAndDroppedRequestsAreLoggedAtMostOnceASecond(t *testing.T) 
 	if got := counter(d.info(), "dropped"); got != 100 {
 		t.Fatalf("dropped %d, want 100", got)
 	}
+	// stderr is complete once inertd has exited (Wait has copied it all):
+	// read at one moment, a line written before the info answer may not
+	// have reached the buffer yet.
+	d.stdin.Close()
+	if code, err := d.exit(); err != nil || code != 0 {
+		t.Fatalf("exit %d (%v) after stdin EOF, want 0", code, err)
+	}
 	if n := strings.Count(d.stderr.String(), "dropped request"); n < 1 || n > 2 {
 		t.Errorf("%d lines for 100 dropped requests, want 1 or 2:\n%s", n, d.stderr)
 	}

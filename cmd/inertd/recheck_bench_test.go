@@ -59,7 +59,8 @@ func BenchmarkRecheckPass(b *testing.B) {
 		b.Run(w.name, func(b *testing.B) {
 			v := newVMFiles(os.Getpid(), false, log.New(io.Discard, "", 0))
 			v.how = w.how
-			for b.Loop() {
+			b.ResetTimer()
+			for range b.N {
 				for i := range vm {
 					if same, err := v.SameAsVM(int64(vm[i]), copies[i]); !same || err != nil {
 						b.Fatalf("fd %d: same %v, err %v", vm[i], same, err)
