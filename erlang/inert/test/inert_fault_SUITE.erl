@@ -5,7 +5,7 @@
 -include_lib("common_test/include/ct.hrl").
 
 -import(inert_test_lib, [udp_pair/0, send_to/2, tcp_pair/0, close_all/1,
-                         await_armed/1, await/2, await/3, await_value/4,
+                         await_armed/1, await/2, await/3, await_value/4, under_each_poller/2,
                          refute_message/1, flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
                          daemon_fds/0, daemon_fds/1, in_other_process/1]).
 
@@ -131,21 +131,12 @@ kill_inertd_with_19000_ready_fds_delivers_each_once(_Config) ->
     N = ready_fds(),
     Rxs = udp_sockets(N),
     {ok, Tx} = gen_udp:open(0, [binary, {ip, {127,0,0,1}}]),
-    Pollers = case inert:info() of
-                  #{poller := io_uring} -> [io_uring, epoll];
-                  #{poller := epoll} -> [epoll]
-              end,
     try
-        [begin
-             ok = inert:stop(),
-             ok = application:set_env(inert, poller, Poller),
-             ok = inert:start(),
-             #{poller := Poller} = inert:info(),
-             ct:pal("poller ~p", [Poller]),
-             [kill_with_ready_fds(Rxs, Tx, Round) || Round <- lists:seq(1, 3)]
-         end || Poller <- Pollers]
+        under_each_poller([io_uring, epoll], fun(Poller) ->
+            ct:pal("poller ~p", [Poller]),
+            [kill_with_ready_fds(Rxs, Tx, Round) || Round <- lists:seq(1, 3)]
+        end)
     after
-        ok = application:set_env(inert, poller, auto),
         close_all([Tx | [S || {S, _} <- Rxs]])
     end.
 
@@ -517,34 +508,24 @@ fds_that_cannot_be_waited_on_are_ready_under_each_poller(Config) ->
     ok = file:write_file(Path, <<"x">>),
     {ok, File} = file:open(Path, [read, raw]),
     {ok, Null} = file:open("/dev/null", [read, raw]),
-    %% auto is io_uring unless this kernel refuses it: then epoll alone.
-    Pollers = case inert:info() of
-                  #{poller := io_uring} -> [epoll, io_uring];
-                  #{poller := epoll} -> [epoll]
-              end,
     try
-        [begin
-             ok = inert:stop(),
-             ok = application:set_env(inert, poller, Poller),
-             ok = inert:start(),
-             #{poller := Poller} = inert:info(),
-             PollId = inert:pollid(),
-             [begin
-                  FD = vm_fd_of(P),
-                  [begin
-                       ok = inert:fdset(FD),
-                       receive {inert_read, PollId, FD} -> ok
-                       after 5000 -> ct:fail({not_reported_ready, Poller, P}) end
-                   end || _ <- [1, 2]],
-                  {ok, write} = inert:poll(FD, write, 100)
-              end || P <- [Path, "/dev/null"]],
-             {Rx, UFD, Tx} = udp_pair(),
-             {ok, write} = inert:poll(UFD, write),
-             #{armed := []} = inert:info(),
-             close_all([Rx, Tx])
-         end || Poller <- Pollers]
+        under_each_poller([epoll, io_uring], fun(Poller) ->
+            PollId = inert:pollid(),
+            [begin
+                 FD = vm_fd_of(P),
+                 [begin
+                      ok = inert:fdset(FD),
+                      receive {inert_read, PollId, FD} -> ok
+                      after 5000 -> ct:fail({not_reported_ready, Poller, P}) end
+                  end || _ <- [1, 2]],
+                 {ok, write} = inert:poll(FD, write, 100)
+             end || P <- [Path, "/dev/null"]],
+            {Rx, UFD, Tx} = udp_pair(),
+            {ok, write} = inert:poll(UFD, write),
+            #{armed := []} = inert:info(),
+            close_all([Rx, Tx])
+        end)
     after
-        ok = application:set_env(inert, poller, auto),
         ok = file:close(File),
         ok = file:close(Null)
     end.
@@ -762,41 +743,29 @@ armed_fds_closed_without_fdclr_are_released_under_each_poller(_Config) ->
     %% the bound, so every TCP peer sees EOF and every UDP port can be
     %% bound again; its fd count returns to its base; nothing is left
     %% armed and no event arrives.
-    Pollers = case inert:info() of
-                  #{poller := io_uring} -> [epoll, io_uring];
-                  #{poller := epoll} -> [epoll]
-              end,
-    try
-        [begin
-             ok = inert:stop(),
-             ok = application:set_env(inert, poller, Poller),
-             ok = inert:start(),
-             #{poller := Poller} = inert:info(),
-             Base = daemon_fds(),
-             Tcp = [tcp_pair() || _ <- lists:seq(1, 50)],
-             Udp = [begin
-                        {ok, S} = gen_udp:open(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
-                        {ok, P} = inet:port(S),
-                        {S, P}
-                    end || _ <- lists:seq(1, 50)],
-             [begin {ok, FD} = inet:getfd(S), ok = inert:fdset(FD, read) end
-              || S <- [Server || {Server, _} <- Tcp] ++ [S || {S, _} <- Udp]],
-             ok = await(fun() -> daemon_fds() =:= Base + 100 end, 5000),
-             T0 = erlang:monotonic_time(millisecond),
-             [ok = gen_tcp:close(Server) || {Server, _} <- Tcp],
-             [ok = gen_udp:close(S) || {S, _} <- Udp],
-             [{error, closed} = gen_tcp:recv(Client, 0, ?RELEASE_BOUND_MS) || {_, Client} <- Tcp],
-             EOF = erlang:monotonic_time(millisecond) - T0,
-             [ok = await(fun() -> udp_port_free(P) end, ?RELEASE_BOUND_MS) || {_, P} <- Udp],
-             ok = await(fun() -> daemon_fds() =:= Base end, ?RELEASE_BOUND_MS),
-             #{armed := [], counters := #{vm_closed := 100}} = inert:info(),
-             refute_message({inert_read, '_', '_'}),
-             ct:pal("~p: 100 armed fds closed in the VM, every TCP peer saw EOF within ~b ms", [Poller, EOF]),
-             [gen_tcp:close(Client) || {_, Client} <- Tcp]
-         end || Poller <- Pollers]
-    after
-        ok = application:set_env(inert, poller, auto)
-    end.
+    under_each_poller([epoll, io_uring], fun(Poller) ->
+        Base = daemon_fds(),
+        Tcp = [tcp_pair() || _ <- lists:seq(1, 50)],
+        Udp = [begin
+                   {ok, S} = gen_udp:open(0, [binary, {active, false}, {ip, {127,0,0,1}}]),
+                   {ok, P} = inet:port(S),
+                   {S, P}
+               end || _ <- lists:seq(1, 50)],
+        [begin {ok, FD} = inet:getfd(S), ok = inert:fdset(FD, read) end
+         || S <- [Server || {Server, _} <- Tcp] ++ [S || {S, _} <- Udp]],
+        ok = await(fun() -> daemon_fds() =:= Base + 100 end, 5000),
+        T0 = erlang:monotonic_time(millisecond),
+        [ok = gen_tcp:close(Server) || {Server, _} <- Tcp],
+        [ok = gen_udp:close(S) || {S, _} <- Udp],
+        [{error, closed} = gen_tcp:recv(Client, 0, ?RELEASE_BOUND_MS) || {_, Client} <- Tcp],
+        EOF = erlang:monotonic_time(millisecond) - T0,
+        [ok = await(fun() -> udp_port_free(P) end, ?RELEASE_BOUND_MS) || {_, P} <- Udp],
+        ok = await(fun() -> daemon_fds() =:= Base end, ?RELEASE_BOUND_MS),
+        #{armed := [], counters := #{vm_closed := 100}} = inert:info(),
+        refute_message({inert_read, '_', '_'}),
+        ct:pal("~p: 100 armed fds closed in the VM, every TCP peer saw EOF within ~b ms", [Poller, EOF]),
+        [gen_tcp:close(Client) || {_, Client} <- Tcp]
+    end).
 
 udp_port_free(Port) ->
     case gen_udp:open(Port, [{ip, {127,0,0,1}}]) of

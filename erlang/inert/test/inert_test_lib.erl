@@ -4,7 +4,7 @@
 
 -export([udp_pair/0, send_to/2, await_readable/1, tcp_pair/0, close_all/1,
          in_other_process/1, armed_entries/1, await_armed/1, await/2, await/3,
-         await_value/4,
+         await_value/4, under_each_poller/2,
          refute_message/1, flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
          daemon_fds/0, daemon_fds/1, vm_sockets/0]).
 -export([collect_logs/1, logged/0, stop_collecting_logs/0, log/2]).
@@ -77,6 +77,27 @@ await_value_until(What, Fun, Want, Ms, Deadline) ->
                 true -> ct:fail({not_reached_within_ms, Ms, What, {want, Want}, {got, Got}});
                 false -> receive after 10 -> await_value_until(What, Fun, Want, Ms, Deadline) end
             end
+    end.
+
+%% Run Fun(Poller) with the shared service restarted on each poller of
+%% Order (a list of io_uring and epoll) that this kernel has: io_uring is
+%% left out where `auto' falls back to epoll. The application's `poller'
+%% is `auto' again afterwards, however Fun returns. Returns Fun's results.
+under_each_poller(Order, Fun) ->
+    Have = case inert:info() of
+               #{poller := io_uring} -> Order;
+               #{poller := epoll} -> [epoll]
+           end,
+    try
+        [begin
+             ok = inert:stop(),
+             ok = application:set_env(inert, poller, Poller),
+             ok = inert:start(),
+             #{poller := Poller} = inert:info(),
+             Fun(Poller)
+         end || Poller <- Have]
+    after
+        ok = application:set_env(inert, poller, auto)
     end.
 
 %% Fails if a message matching Pattern (with '_' wildcards) is in the
