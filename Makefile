@@ -1,5 +1,5 @@
 # inert on Go. The two commands a newcomer needs:
-#   make demo   build everything and run the echo demo (issue 3)
+#   make demo   build everything and run the echo demo (examples/echo)
 #   make test   everything CI runs
 # Both install Erlang/OTP from Debian packages first when `erl` is absent.
 

@@ -58,7 +58,7 @@ func (p *fakePoller) Del(fd int) error {
 	p.calls = append(p.calls, fmt.Sprintf("del %d", fd))
 	p.j.add("del %d", fd)
 	if p.closedAt(fd) {
-		return syscall.EBADF // closed before Del: the order SPEC §3 forbids
+		return syscall.EBADF // closed before Del: the order docs/contract.md (File descriptors) forbids
 	}
 	if _, ok := p.armed[fd]; !ok {
 		return syscall.ENOENT

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// What inertd pays to release one delivered interest, as SPEC §3 requires
+// What inertd pays to release one delivered interest, as docs/contract.md (File descriptors) requires
 // (remove the registration, then close the duplicate), against the bare
 // cost of entering the kernel. BENCHMARKS.md uses these figures:
 //

@@ -143,7 +143,7 @@ func TestUringDropsTheCompletionOfAReplacedPoll(t *testing.T) {
 	expect(t, wait(t, p, quiet), fds.fd, 0)
 }
 
-// SPEC §3: once inertd has closed its duplicate, the VM's close is the
+// docs/contract.md, File descriptors: once inertd has closed its duplicate, the VM's close is the
 // last one and the peer sees EOF. CloseFD after a delivered poll and after
 // a Del of a pending one both leave nothing holding the file.
 func TestUringCloseFDLetsThePeerSeeEOF(t *testing.T) {

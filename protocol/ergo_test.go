@@ -1,7 +1,8 @@
 package protocol
 
 // ergo's etf is an independent codec used here as an oracle only: it must
-// never see untrusted bytes outside tests (see /work/shared/notes/ergo.md).
+// never see untrusted bytes outside tests (it allocates from length fields
+// it has not checked: RELIABILITY.md, fuzzing).
 
 import (
 	"bytes"

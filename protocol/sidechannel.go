@@ -1,6 +1,6 @@
 //go:build unix
 
-// The fd side channel (PROTOCOL.md "Channels", SPEC §3): the VM connects to
+// The fd side channel (PROTOCOL.md "Channels"; docs/contract.md, "File descriptors"): the VM connects to
 // a SOCK_SEQPACKET unix socket that inertd listens on and sends one request
 // per message, with the fds of the request in one SCM_RIGHTS control message.
 //
@@ -41,7 +41,7 @@ const (
 	sideBacklog = 8
 )
 
-// Errors of Recv and RecvFDs that break a message's fd rules (SPEC §3).
+// Errors of Recv and RecvFDs that break a message's fd rules (docs/contract.md, "File descriptors").
 // When Recv returns one of them it has closed every fd that came with the
 // message (nfds is 0); n and buf[:n] still hold the payload, so the caller can
 // answer the request with einval if it can read it.
@@ -211,7 +211,7 @@ func (c *Conn) Close() error {
 // Outcomes:
 //   - n, nfds, nil: a message of n bytes with fds[:nfds];
 //   - ErrMsgTruncated, ErrTooManyFDs, ErrUnexpectedControl:
-//     the message broke the rules of SPEC §3; every fd it carried is closed,
+//     the message broke the rules of docs/contract.md ("File descriptors"); every fd it carried is closed,
 //     nfds is 0, buf[:n] holds the payload as far as it fitted;
 //   - io.EOF: the peer closed the connection (a zero-length message
 //     without fds reads the same way, so senders never send one);

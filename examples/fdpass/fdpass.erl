@@ -1,4 +1,4 @@
-%% @doc Passing fds to a VM, two ways (SPEC §5).
+%% @doc Passing fds to a VM, two ways (docs/contract.md, "Passing file descriptors").
 %%
 %% 1. A listening socket made by another OS process. `listener_from/2'
 %%    starts the Go program handoff/ (`-sock Path'), accepts its connection

@@ -1,4 +1,4 @@
-%% @doc Passing file descriptors, with plain OTP and with inertd (SPEC §5).
+%% @doc Passing file descriptors, with plain OTP and with inertd.
 %%
 %% Over any unix socket (`socket:open(local, stream | seqpacket | dgram)'):
 %% `send/3,4' sends a payload and fds in one `SCM_RIGHTS' control message,

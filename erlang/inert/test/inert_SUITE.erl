@@ -1,4 +1,4 @@
-%% The inert contract (SPEC §2–4) end to end: the real inertd, real sockets
+%% The inert contract (docs/contract.md: Readiness, File descriptors, Failures) end to end: the real inertd, real sockets
 %% on 127.0.0.1. One case per promise; each name says what it proves.
 -module(inert_SUITE).
 
@@ -105,7 +105,7 @@ end_per_testcase(_Case, _Config) ->
     ok.
 
 %%--------------------------------------------------------------------
-%% SPEC §2: one-shot interests
+%% Readiness: one-shot interests
 %%--------------------------------------------------------------------
 
 fdset_sends_one_message_then_disarms(_Config) ->
@@ -148,7 +148,7 @@ read_write_delivers_both_messages(_Config) ->
     close_all([Rx, Tx]).
 
 %%--------------------------------------------------------------------
-%% SPEC §2: ownership
+%% Readiness: ownership
 %%--------------------------------------------------------------------
 
 racing_fdsets_have_exactly_one_winner_and_inertd_agrees(_Config) ->
@@ -246,7 +246,7 @@ dead_callers_interests_are_cleared(_Config) ->
     close_all(lists:append([[Rx, Tx] || {Rx, _, Tx} <- Pairs])).
 
 %%--------------------------------------------------------------------
-%% SPEC §2: poll
+%% Readiness: poll
 %%--------------------------------------------------------------------
 
 poll_returns_the_ready_direction(_Config) ->
@@ -327,7 +327,7 @@ fdclr_by_another_process_ends_a_blocked_poll_with_ecanceled(_Config) ->
     gen_tcp:close(L).
 
 %%--------------------------------------------------------------------
-%% SPEC §2: bad input returns, never crashes
+%% Readiness: bad input returns, never crashes
 %%--------------------------------------------------------------------
 
 bad_fd_is_ebadf(_Config) ->
@@ -528,7 +528,7 @@ is_application_controller_report({report, #{label := {application_controller, _}
 is_application_controller_report(_) -> false.
 
 %%--------------------------------------------------------------------
-%% SPEC §2: controlling process, pollid, info
+%% Readiness: controlling process, pollid, info
 %%--------------------------------------------------------------------
 
 controlling_process_through_a_ring(_Config) ->
@@ -592,7 +592,7 @@ info_reports_armed_fds_and_counters(_Config) ->
     close_all([Rx, Tx]).
 
 %%--------------------------------------------------------------------
-%% SPEC §3: inertd closes its copy
+%% File descriptors: inertd closes its copy
 %%--------------------------------------------------------------------
 
 fd_is_released_after_fdclr(_Config) ->
@@ -653,7 +653,7 @@ two_thousand_fds_each_reported_exactly_once(_Config) ->
     close_all([Tx | [S || {S, _} <- Rxs]]).
 
 %%--------------------------------------------------------------------
-%% SPEC §4: failures
+%% Failures
 %%--------------------------------------------------------------------
 
 vm_exit_takes_inertd_with_it(_Config) ->

@@ -1,4 +1,4 @@
-%% The examples of examples/ (issue 3), compiled from their sources there
+%% The examples of examples/, compiled from their sources there
 %% and run against the real inertd: the echo server on OTP socket + inert,
 %% and fd passing from a Go program and between Erlang workers. Each case
 %% leaves no socket open in the VM or in inertd.

@@ -1,4 +1,4 @@
-%% SPEC §3–4 under faults, hostile input and exhaustion, against the real
+%% The contract (docs/contract.md: File descriptors, Failures) under faults, hostile input and exhaustion, against the real
 %% daemon: processes are killed and stopped by the OS pids we started.
 -module(inert_fault_SUITE).
 

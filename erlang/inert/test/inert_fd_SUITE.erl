@@ -1,4 +1,4 @@
-%% inert_fd (SPEC §5): fds over any unix socket with plain OTP, and dup and
+%% inert_fd (docs/contract.md, Passing file descriptors): fds over any unix socket with plain OTP, and dup and
 %% open through the real inertd. Every case that receives fds checks that
 %% each one is used or closed: the VM's and inertd's sockets in /proc are
 %% counted before and after.
