@@ -84,6 +84,9 @@ path_without_go() {
     echo "$out"
 }
 
+# plain LOG: the log without the terminal colour codes rebar3 writes.
+plain() { sed 's/\x1b\[[0-9;]*m//g' "$1"; }
+
 # run_check NAME LOG CMD...: runs the built project (CMD starts a VM whose
 # application runs the check and halts), then waits for the inertd it
 # reported to be gone.
@@ -94,7 +97,9 @@ run_check() {
         fail "$name: the check did not pass" "$log"
         return
     fi
-    pid=$(sed -n 's/^usercheck: ok .*inertd os pid \([0-9]*\) .*/\1/p' "$log" | tail -1)
+    # rebar3 colours its output when it likes (a colour reset can start
+    # the line our check prints): match on the text without them.
+    pid=$(plain "$log" | sed -n 's/^usercheck: ok .*inertd os pid \([0-9]*\) .*/\1/p' | tail -1)
     if [ -z "$pid" ]; then
         fail "$name: no check result" "$log"
         return
@@ -109,7 +114,7 @@ run_check() {
         fi
         sleep 0.05
     done
-    pass "$name ($(grep '^usercheck: ok' "$log" | tail -1 | sed 's/^usercheck: ok //'))"
+    pass "$name ($(plain "$log" | grep '^usercheck: ok' | tail -1 | sed 's/^usercheck: ok //'))"
 }
 
 # --- rebar3 ----------------------------------------------------------------
@@ -248,7 +253,7 @@ log=$(logname nothing)
 name="rebar3 without Go and without INERTD"
 if (cd "$p" && PATH="$nogo" rebar3 compile) >"$log" 2>&1; then
     fail "$name: the build should fail" "$log"
-elif line=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep '^inert: ') &&
+elif line=$(plain "$log" | grep '^inert: ') &&
     [ "$(echo "$line" | wc -l)" -eq 1 ] &&
     echo "$line" | grep -q 'needs Go .* or INERTD='; then
     pass "$name fails with: $line"
