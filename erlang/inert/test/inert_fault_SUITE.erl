@@ -11,7 +11,7 @@
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
--export([arm_plumbing_and_close_armed/1]).
+-export([arm_plumbing_and_close_armed/1, inert_poll_of_a_udp_socket/1]).
 -export([
     kill_inertd_with_1000_armed_and_events_in_flight/1,
     kill_inertd_with_19000_ready_fds_delivers_each_once/1,
@@ -26,6 +26,7 @@
     fd_number_reused_while_armed_replaces_the_stale_copy/1,
     broken_control_stream_on_stdin_restarts_inertd_and_interests_survive/1,
     emfile_answers_the_caller_and_the_daemon_goes_on/1,
+    hundred_private_instances_and_25_vms_start_at_once_and_each_answers/1,
     flood_without_waiting_is_bounded/1,
     soak_poll_cycles_leave_no_leak/1,
     armed_fds_closed_without_fdclr_are_released_under_each_poller/1,
@@ -53,6 +54,7 @@ all() ->
         fd_number_reused_while_armed_replaces_the_stale_copy,
         broken_control_stream_on_stdin_restarts_inertd_and_interests_survive,
         emfile_answers_the_caller_and_the_daemon_goes_on,
+        hundred_private_instances_and_25_vms_start_at_once_and_each_answers,
         flood_without_waiting_is_bounded,
         soak_poll_cycles_leave_no_leak,
         armed_fds_closed_without_fdclr_are_released_under_each_poller,
@@ -634,6 +636,142 @@ emfile_answers_the_caller_and_the_daemon_goes_on(Config) ->
     refute_message({inert_read, PollId, Again}),
     ok = prim_inert:stop(PollId),
     close_all(lists:append([[R, T] || {R, _, T} <- Pairs])).
+
+%% Generous bounds for a loaded 2-core host: 25 VMs boot at once (about
+%% half a second of CPU each) while 125 inertd start.
+-define(MANY_UP_MS, 120000).
+-define(MANY_CALL_MS, 60000).
+-define(MANY_GONE_MS, 60000).
+
+hundred_private_instances_and_25_vms_start_at_once_and_each_answers(_Config) ->
+    %% Each io_uring ring counts against the user's RLIMIT_MEMLOCK: with
+    %% this VM's own inertd, 126 daemons of one user start at the same
+    %% time: 100 private instances (prim_inert:start/0) in this VM, each
+    %% from its own process, and 25 peer VMs each running inert:start/0.
+    %% Each answers {ok, write} for a UDP socket on 127.0.0.1 under
+    %% whichever poller it got (io_uring, or epoll where a ring could not
+    %% be set up). Then everything is stopped: every inertd and every VM
+    %% seen is gone.
+    Self = self(),
+    Seen = ets:new(many_os_pids, [public, bag]),
+    T0 = erlang:monotonic_time(millisecond),
+    Holders = maps:from_list(
+                [spawn_holder(peer, fun() -> peer_vm(Self, Seen) end) || _ <- lists:seq(1, 25)] ++
+                [spawn_holder(private, fun() -> private_instance(Self, Seen) end)
+                 || _ <- lists:seq(1, 100)]),
+    try
+        Ups = collect_ups(Holders, T0 + ?MANY_UP_MS, []),
+        UpMs = erlang:monotonic_time(millisecond) - T0,
+        Count = fun(Kind) ->
+                    lists:foldl(fun(Poller, Acc) -> maps:update_with(Poller, fun(N) -> N + 1 end, 1, Acc) end,
+                                #{}, [Poller || {K, Poller, _} <- Ups, K =:= Kind])
+                end,
+        ct:pal("100 private instances and 25 peer VMs up and answered in ~b ms; pollers: "
+               "private ~p, peer VMs ~p", [UpMs, Count(private), Count(peer)]),
+        case [U || {_, Poller, Answer} = U <- Ups,
+                   Answer =/= {ok, write} orelse not lists:member(Poller, [io_uring, epoll])] of
+            [] -> ok;
+            Bad -> ct:fail({instances_without_a_poller_or_an_ok_write, Bad})
+        end,
+        T1 = erlang:monotonic_time(millisecond),
+        [H ! stop || H <- maps:keys(Holders)],
+        ok = await_holders_stopped(Holders, T1 + ?MANY_GONE_MS),
+        OsPids = lists:usort([P || {P} <- ets:tab2list(Seen)]),
+        ok = await_value({inertd_and_peer_vms_gone, length(OsPids)},
+                         fun() -> [P || P <- OsPids, os_pid_alive(P)] end, [], ?MANY_GONE_MS),
+        ct:pal("stopped: all ~b inertd and VM OS pids gone ~b ms after the stop; ~b ms in all",
+               [length(OsPids), erlang:monotonic_time(millisecond) - T1,
+                erlang:monotonic_time(millisecond) - T0])
+    after
+        [begin erlang:demonitor(M, [flush]), exit(H, shutdown) end
+         || {H, {_, M}} <- maps:to_list(Holders)],
+        kill_os_pids_left(Seen),
+        ets:delete(Seen)
+    end.
+
+spawn_holder(Kind, Fun) ->
+    {Pid, MRef} = spawn_monitor(Fun),
+    {Pid, {Kind, MRef}}.
+
+%% A private instance started by its own process (its owner): it records
+%% its inertd's OS pid, reports its poller and its answer, and stops when
+%% told.
+private_instance(Parent, Seen) ->
+    P = case prim_inert:start() of
+            Pid when is_pid(Pid) -> Pid;
+            Error -> exit({prim_inert_start, Error})
+        end,
+    #{os_pid := OsPid, poller := Poller} = prim_inert:info(P),
+    true = ets:insert(Seen, {OsPid}),
+    Answer = poll_of_a_udp_socket(fun(FD) -> prim_inert:poll(P, FD, write, ?MANY_CALL_MS) end),
+    Parent ! {up, self(), private, Poller, Answer},
+    receive stop -> ok end,
+    ok = prim_inert:stop(P).
+
+%% A peer VM (over its stdio) running inert:start/0: it records the VM's
+%% and its inertd's OS pids, reports the poller and the answer, and on
+%% stop stops inert and the VM.
+peer_vm(Parent, Seen) ->
+    {ok, Peer, _} = peer:start_link(#{connection => standard_io, wait_boot => ?MANY_UP_MS,
+                                      args => ["-pa" | code:get_path()]}),
+    VmPid = list_to_integer(peer:call(Peer, os, getpid, [], ?MANY_CALL_MS)),
+    true = ets:insert(Seen, {VmPid}),
+    ok = peer:call(Peer, inert, start, [], ?MANY_CALL_MS),
+    #{os_pid := OsPid, poller := Poller} = peer:call(Peer, inert, info, [], ?MANY_CALL_MS),
+    true = ets:insert(Seen, {OsPid}),
+    Answer = peer:call(Peer, ?MODULE, inert_poll_of_a_udp_socket, [?MANY_CALL_MS],
+                       ?MANY_CALL_MS + 5000),
+    Parent ! {up, self(), peer, Poller, Answer},
+    receive stop -> ok end,
+    ok = peer:call(Peer, inert, stop, [], ?MANY_CALL_MS),
+    ok = peer:stop(Peer).
+
+%% Run in a peer VM (an exported call, not a fun).
+inert_poll_of_a_udp_socket(Timeout) ->
+    poll_of_a_udp_socket(fun(FD) -> inert:poll(FD, write, Timeout) end).
+
+poll_of_a_udp_socket(Poll) ->
+    {ok, S} = gen_udp:open(0, [{ip, {127,0,0,1}}]),
+    {ok, FD} = inet:getfd(S),
+    try Poll(FD) after gen_udp:close(S) end.
+
+%% {Kind, Poller, Answer} of every holder, or a failure naming the
+%% holders that did not report (or why one died) by Deadline.
+collect_ups(Holders, _Deadline, Acc) when length(Acc) =:= map_size(Holders) ->
+    Acc;
+collect_ups(Holders, Deadline, Acc) ->
+    receive
+        {up, _H, Kind, Poller, Answer} ->
+            collect_ups(Holders, Deadline, [{Kind, Poller, Answer} | Acc]);
+        {'DOWN', _, process, H, Reason} when is_map_key(H, Holders) ->
+            {Kind, _} = maps:get(H, Holders),
+            ct:fail({instance_died_before_it_answered, Kind, Reason})
+    after max(0, Deadline - erlang:monotonic_time(millisecond)) ->
+        ct:fail({instances_not_up_and_answered_within_ms, ?MANY_UP_MS,
+                 {answered, length(Acc)}, {of_, map_size(Holders)}})
+    end.
+
+%% Every holder has stopped what it started and exited normally.
+await_holders_stopped(Holders, Deadline) ->
+    maps:foreach(
+      fun(H, {Kind, MRef}) ->
+          receive
+              {'DOWN', MRef, process, H, normal} -> ok;
+              {'DOWN', MRef, process, H, Reason} -> ct:fail({stop_failed, Kind, Reason})
+          after max(0, Deadline - erlang:monotonic_time(millisecond)) ->
+              ct:fail({instance_not_stopped_within_ms, ?MANY_GONE_MS, Kind,
+                       process_info(H, current_stacktrace)})
+          end
+      end, Holders).
+
+%% After a failure: the holders have been shut down (their private
+%% instances and peer VMs go with them); what is still running after a
+%% while is killed by the OS pid it was seen with.
+kill_os_pids_left(Seen) ->
+    OsPids = [P || {P} <- ets:tab2list(Seen)],
+    _ = catch await_value(cleanup, fun() -> [P || P <- OsPids, os_pid_alive(P)] end, [], 10000),
+    [os:cmd("kill -9 " ++ integer_to_list(P)) || P <- OsPids, os_pid_alive(P)],
+    ok.
 
 flood_without_waiting_is_bounded(_Config) ->
     %% A process writes 50,000 poll requests of an always-writable fd
