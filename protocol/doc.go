@@ -12,7 +12,8 @@
 //     carrying an offset and one of the Err* sentinels.
 //   - ParseRequest (request_decode.go) decodes one request into a Request
 //     without allocating; AppendRequest (request_encode.go) is its inverse
-//     for tests and tools.
+//     for tests and tools. Both read the operation table in op.go, as does
+//     Op.String.
 //   - The Append* functions (etf_encode.go) write terms byte for byte as
 //     OTP's term_to_binary(T, [{minor_version, 2}]) does.
 //   - Batch (batch.go) builds one stdout frame of entries, one method per

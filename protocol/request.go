@@ -2,24 +2,6 @@ package protocol
 
 import "net/netip"
 
-// Op names a request of PROTOCOL.md.
-type Op uint8
-
-const (
-	OpInvalid Op = iota
-	OpHello
-	OpFdset
-	OpPoll
-	OpFdclr
-	OpCancel
-	OpDown
-	OpControllingProcess
-	OpInfo
-	OpAck
-	OpDup
-	OpOpen
-)
-
 // Mode is a set of directions: ModeRead|ModeWrite is read_write.
 type Mode uint8
 
