@@ -235,6 +235,36 @@ func (d *Driver) Reject(req *protocol.Request, reason string, fds []int) {
 	d.fail(req, reason)
 }
 
+// Broken answers a request whose fds did not arrive whole: the side
+// channel's Recv returned cause (protocol.ErrTooManyFDs: more fds than
+// the buffer takes, or control data the kernel cut short;
+// protocol.ErrUnexpectedControl) and has closed every fd the message
+// brought. msg is the message's payload; req is scratch space for its
+// decoding. atFDLimit reports whether inertd is at its fd limit (the usual
+// reason the kernel cuts a one-fd message short); it is asked only for
+// ErrTooManyFDs. The answers (PROTOCOL.md, Requests):
+//
+//   - a message that does not decode far enough to name Pid is dropped;
+//   - an fdclr at the fd limit is carried out without its fd: it frees
+//     descriptors, so it is never refused;
+//   - anything else is answered with emfile at the fd limit and einval
+//     otherwise (failed for an fdset whose FD is in range, error else).
+func (d *Driver) Broken(req *protocol.Request, msg []byte, cause error, atFDLimit func() bool) {
+	reason := "einval"
+	if errors.Is(cause, protocol.ErrTooManyFDs) && atFDLimit() {
+		reason = "emfile"
+	}
+	perr := protocol.ParseRequest(msg, req)
+	switch {
+	case perr != nil && req.Pid == nil:
+		d.Drop(cause.Error())
+	case perr == nil && reason == "emfile" && req.Op == protocol.OpFdclr:
+		d.Handle(req, nil)
+	default:
+		d.Reject(req, reason, nil)
+	}
+}
+
 // Drop counts a request that cannot be answered at all, and logs it (at
 // most one line a second: a flood must not fill stderr).
 func (d *Driver) Drop(why string) {

@@ -313,21 +313,7 @@ func (d *daemon) readSide() error {
 			d.drv.Drop("oversized side channel message")
 		case errors.Is(err, protocol.ErrTooManyFDs),
 			errors.Is(err, protocol.ErrUnexpectedControl):
-			// Recv closed every fd of the message; answer it if it
-			// can be read.
-			reason := "einval"
-			if errors.Is(err, protocol.ErrTooManyFDs) && fdsExhausted() {
-				reason = "emfile"
-			}
-			perr := protocol.ParseRequest(d.buf[:n], &d.req)
-			switch {
-			case perr != nil && d.req.Pid == nil:
-				d.drv.Drop(err.Error())
-			case perr == nil && reason == "emfile" && d.req.Op == protocol.OpFdclr:
-				d.drv.Handle(&d.req, nil) // frees descriptors: never refuse it
-			default:
-				d.drv.Reject(&d.req, reason, nil)
-			}
+			d.drv.Broken(&d.req, d.buf[:n], err, fdsExhausted)
 		default:
 			d.log.Printf("side channel: %v", err)
 			return nil
