@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/retry"
 )
 
 // NetBSD is left to the stub: golang.org/x/sys/unix has no EV_RECEIPT for
@@ -146,9 +148,8 @@ func (p *Kqueue) Wait(buf []Event, msec int) (int, error) {
 	}
 	n, err := unix.Kevent(p.fd, nil, p.evs[:len(buf)], timeout)
 	if err != nil {
-		if err == unix.EINTR {
-			// A signal arrived before any event; the caller waits again.
-			return 0, nil
+		if retry.Interrupted(err) {
+			return 0, nil // the caller waits again
 		}
 		return 0, os.NewSyscallError("kevent", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/retry"
 )
 
 var _ Poller = (*Epoll)(nil)
@@ -99,10 +101,8 @@ func (p *Epoll) Wait(buf []Event, msec int) (int, error) {
 	evs := p.evs[:len(buf)]
 	n, err := unix.EpollWait(p.fd, evs, msec)
 	if err != nil {
-		if err == unix.EINTR {
-			// A signal arrived; epoll_wait is never restarted, even
-			// with SA_RESTART. The caller just waits again.
-			return 0, nil
+		if retry.Interrupted(err) {
+			return 0, nil // the caller waits again
 		}
 		return 0, os.NewSyscallError("epoll_wait", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/inert-go/inert/driver"
+	"github.com/inert-go/inert/internal/retry"
 	"github.com/inert-go/inert/pollset"
 	"github.com/inert-go/inert/protocol"
 )
@@ -385,18 +386,18 @@ func (d *daemon) readStdin() error {
 type fdReader int
 
 func (r fdReader) Read(p []byte) (int, error) {
-	for {
-		n, err := unix.Read(int(r), p)
-		switch {
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err != nil:
-			return 0, err
-		case n == 0 && len(p) > 0:
-			return 0, io.EOF
-		}
-		return n, nil
+	var n int
+	err := retry.Retry(func() (err error) {
+		n, err = unix.Read(int(r), p)
+		return err
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
 	}
+	return n, nil
 }
 
 // flush writes the entries of this turn as one frame in one write.
@@ -406,19 +407,20 @@ func (d *daemon) flush() error {
 	}
 	frame := d.out.Bytes()
 	for len(frame) > 0 {
-		n, err := unix.Write(stdout, frame)
+		// stdout is non-blocking only if someone made it so: then wait.
+		var n int
+		err := retry.BlockingFD(stdout, unix.POLLOUT, func() (err error) {
+			n, err = unix.Write(stdout, frame)
+			return err
+		})
+		var perr *os.SyscallError
 		switch {
 		case err == nil:
 			frame = frame[n:]
-		case errors.Is(err, unix.EINTR):
-		case errors.Is(err, unix.EAGAIN):
-			// stdout is non-blocking only if someone made it so: wait.
-			pfd := []unix.PollFd{{Fd: stdout, Events: unix.POLLOUT}}
-			if _, err := unix.Poll(pfd, -1); err != nil && !errors.Is(err, unix.EINTR) {
-				return os.NewSyscallError("poll stdout", err)
-			}
 		case errors.Is(err, unix.EPIPE):
 			return errStdoutGone
+		case errors.As(err, &perr):
+			return fmt.Errorf("stdout: %w", err) // the wait for POLLOUT failed
 		default:
 			return os.NewSyscallError("write stdout", err)
 		}
