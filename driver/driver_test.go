@@ -115,7 +115,7 @@ func (o *fakeOut) add(format string, a ...any) {
 }
 func (o *fakeOut) Hello(owner []byte, v int) { o.add("hello %s %d", owner, v) }
 func (o *fakeOut) Event(dir protocol.Mode, pid []byte, fd int64, ref []byte) {
-	o.add("inert_%s %s %d %s", modeName(dir), pid, fd, ref)
+	o.add("inert_%s %s %d %s", dir.String(), pid, fd, ref)
 }
 func (o *fakeOut) Failed(pid, ref []byte, fd int64, reason string) {
 	o.add("failed %s %s %d %s", pid, ref, fd, reason)
@@ -124,13 +124,13 @@ func (o *fakeOut) FailedBusy(pid, ref []byte, fd int64, owner []byte) {
 	o.add("failed %s %s %d {ebusy,%s}", pid, ref, fd, owner)
 }
 func (o *fakeOut) Polled(pid, ref []byte, fd int64, dir protocol.Mode) {
-	o.add("polled %s %s %d %s", pid, ref, fd, modeName(dir))
+	o.add("polled %s %s %d %s", pid, ref, fd, dir.String())
 }
 func (o *fakeOut) Cleared(pid, ref []byte, fd int64, left protocol.Mode, iref []byte) {
 	if iref == nil {
 		iref = []byte("none")
 	}
-	o.add("cleared %s %s %d %s %s", pid, ref, fd, modeName(left), iref)
+	o.add("cleared %s %s %d %s %s", pid, ref, fd, left.String(), iref)
 }
 func (o *fakeOut) Cancelled(ref []byte)             { o.add("cancelled %s", ref) }
 func (o *fakeOut) Closed(pid, ref []byte, fd int64) { o.add("closed %s %s %d", pid, ref, fd) }

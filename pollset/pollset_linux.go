@@ -19,22 +19,13 @@ type Epoll struct {
 	evs []unix.EpollEvent // Wait's kernel buffer, grown to len(buf) and reused
 }
 
-// New creates a close-on-exec epoll instance.
-func New() (*Epoll, error) {
+// New creates a close-on-exec epoll instance, an *Epoll.
+func New() (Poller, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
 	return &Epoll{fd: fd}, nil
-}
-
-// Open is New for callers that only need the Poller interface.
-func Open() (Poller, error) {
-	p, err := New()
-	if err != nil {
-		return nil, err // not a nil *Epoll inside a non-nil Poller
-	}
-	return p, nil
 }
 
 // Add registers fd. Beyond EINVAL for a bad ev, epoll_ctl fails with EPERM

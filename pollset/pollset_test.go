@@ -366,14 +366,14 @@ func modWait(p pollset.Poller, fd int, buf []pollset.Event) error {
 
 // openPoller makes the Poller the tests run on: the OS's default, or
 // another implementation while its own test runs these (uring_linux_test.go).
-var openPoller = pollset.Open
+var openPoller = pollset.New
 
 // open returns a Poller that is closed when the test ends.
 func open(t *testing.T) pollset.Poller {
 	t.Helper()
 	p, err := openPoller()
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := p.Close(); err != nil {

@@ -83,7 +83,7 @@ func BenchmarkFanIn(b *testing.B) {
 		name string
 		open func() (Poller, error)
 	}{
-		{"epoll", Open},
+		{"epoll", New},
 		{"io_uring", func() (Poller, error) { return NewUring() }},
 	} {
 		b.Run(impl.name, func(b *testing.B) {

@@ -134,3 +134,12 @@ func TestOpStringNamesTheRequestOrTheNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestModeStringIsItsProtocolAtom(t *testing.T) {
+	t.Parallel()
+	for m, want := range map[Mode]string{ModeNone: "none", ModeRead: "read", ModeWrite: "write", ModeRW: "read_write", ModeRW | 4: "read_write"} {
+		if got := m.String(); got != want {
+			t.Errorf("Mode(%d).String() = %q, want %q", uint8(m), got, want)
+		}
+	}
+}

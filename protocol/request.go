@@ -12,6 +12,21 @@ const (
 	ModeRW         = ModeRead | ModeWrite
 )
 
+// String is the atom PROTOCOL.md names m by: none, read, write or
+// read_write. Bits other than ModeRW are ignored. It is the one place a
+// mode becomes an atom: requests, entries and info all use it.
+func (m Mode) String() string {
+	switch m & ModeRW {
+	case ModeRead:
+		return "read"
+	case ModeWrite:
+		return "write"
+	case ModeRW:
+		return "read_write"
+	}
+	return "none"
+}
+
 // Request is one decoded request (see ParseRequest). Pid, Ref, Dead and
 // NewOwner hold the raw ETF encoding of the term (tag byte included) and
 // alias the buffer that was decoded: copy them before the buffer is reused.

@@ -41,7 +41,7 @@ func AppendRequest(dst []byte, r *Request) []byte {
 	case OpFdset, OpPoll, OpFdclr:
 		dst = appendFD(dst, r)
 		if r.ModeOK {
-			dst = AppendAtom(dst, modeAtom(r.Mode))
+			dst = AppendAtom(dst, r.Mode.String())
 		} else {
 			dst = AppendAtom(dst, "undefined")
 		}
