@@ -59,9 +59,9 @@ type daemon struct {
 
 	handq handovers // fds for the VM, waiting to be sent (handover.go)
 
-	vmf       *vmFiles  // the re-check of armed fds (recheck_*.go); nil: off
+	vmf       *vmFiles  // the re-check of armed fds (kernel_linux.go); nil: off
 	nextCheck time.Time // when the next re-check is due; zero while nothing is armed
-	own       plumbing  // inertd's own pipes and side channel, never held (plumbing.go)
+	own       plumbing  // inertd's own pipes and side channel, never held (kernel.go)
 	vmGone    int       // a pidfd of the VM, readable once it has exited; -1: none
 
 	refusedOwn  driver.RateLimit // log lines of refused plumbing fds
@@ -136,7 +136,22 @@ func run(cfg config, logger *log.Logger) int {
 
 var errAcceptTimeout = errors.New("the VM did not connect to the side channel in time")
 
+// serve sets the daemon up, announces it and runs the loop until it ends.
 func (d *daemon) serve() error {
+	if err := d.setUp(); err != nil {
+		return err
+	}
+	d.out.Ready(driver.Version, os.Getpid(), d.ln.Path())
+	if err := d.flush(); err != nil {
+		return err
+	}
+	return d.loop(time.Now().Add(d.cfg.acceptTimeout))
+}
+
+// setUp drops privileges, opens the pollset, the driver and the side
+// channel's listener, and watches stdin, the listener and the VM. What it
+// made is closed by run whatever it returns.
+func (d *daemon) setUp() error {
 	kept, warn, err := dropPrivileges()
 	if err != nil {
 		return err
@@ -191,11 +206,13 @@ func (d *daemon) serve() error {
 			return err
 		}
 	}
-	d.out.Ready(driver.Version, os.Getpid(), d.ln.Path())
-	if err := d.flush(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(d.cfg.acceptTimeout)
+	return nil
+}
+
+// loop is the event loop: one wait, the requests and events it brought,
+// one frame, the release of what the frame delivered; until the VM goes,
+// or it has not connected the side channel by deadline.
+func (d *daemon) loop(deadline time.Time) error {
 	for {
 		msec := -1
 		if d.conn == nil {
@@ -333,7 +350,7 @@ func (d *daemon) handle(msg []byte, fds []int) {
 }
 
 // handleParsed answers the request in d.req. An fdset or poll of
-// inertd's own plumbing is refused (plumbing.go).
+// inertd's own plumbing is refused (kernel.go).
 func (d *daemon) handleParsed(fds []int) {
 	if (d.req.Op == protocol.OpFdset || d.req.Op == protocol.OpPoll) && len(fds) == 1 && d.own.isOwn(fds[0]) {
 		d.refusedOwn.Printf(d.log, "refused to arm fd %d: it is inertd's own stdin, stdout or side channel", d.req.FD)
@@ -496,32 +513,6 @@ func readable(fd, msec int) bool {
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(pfd, msec)
 	return err == nil && n == 1
-}
-
-// fdsExhausted reports whether inertd is at its fd limit, the usual reason
-// the kernel truncates the control data of a one-fd message.
-func fdsExhausted() bool {
-	fd, err := unix.Dup(stdout)
-	if err == nil {
-		unix.Close(fd)
-		return false
-	}
-	return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)
-}
-
-// osFiles is driver.Files on the real kernel.
-type osFiles struct{}
-
-func (osFiles) Identity(fd int) (driver.FileID, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return driver.FileID{}, os.NewSyscallError("fstat", err)
-	}
-	return driver.FileID{Dev: uint64(st.Dev), Ino: uint64(st.Ino)}, nil
-}
-
-func (osFiles) Close(fd int) error {
-	return os.NewSyscallError("close", unix.Close(fd))
 }
 
 // recheckWait bounds msec by the time left to the next re-check of the
