@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inert-go/inert/pollset"
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/testfd"
+	"github.com/inert-go/inert/pollset"
 )
 
 const (
@@ -336,10 +338,7 @@ func BenchmarkModWait(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
+	fds := testfd.Socketpair(b, unix.SOCK_STREAM, false)
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
 	if err := p.Add(fds[0], Write); err != nil {
@@ -413,8 +412,7 @@ func (p *pair) closePeer(t *testing.T) {
 
 func socketPair(t *testing.T) *pair {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	check(t, "socketpair", err)
+	fds := testfd.Socketpair(t, unix.SOCK_STREAM, false)
 	return newPair(t, fds[0], fds[1])
 }
 
