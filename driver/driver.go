@@ -15,6 +15,12 @@
 // the next Reap: the daemon calls Reap right after it has written the
 // frame carrying the event, so the VM gets to work while inertd does the
 // syscalls.
+//
+// It owns the interest table and the counters, and the answer policy of
+// every request, the broken ones included (Broken), and it makes the errno
+// atoms the VM sees (errnoName, the only place). It must not read or write
+// a channel to the VM, decode bytes, or make a syscall other than through
+// Poller, Files, Sockets and VMFiles.
 package driver
 
 import (

@@ -2,6 +2,12 @@
 // PROTOCOL.md: the Erlang external term format (ETF) of requests and
 // entries, the {packet,4} framing of stdio, and the fd side channel.
 //
+// It owns the wire format on the Go side: every request, entry and
+// handover is decoded or encoded here and nowhere else, and the operation
+// table (op.go) is the one list of requests. It holds no daemon state and
+// decides no answer (that is the driver's); it must not log or write to
+// stdout.
+//
 // The codec is hand-written for the few shapes the protocol has and runs
 // on bytes from the VM, so it is bounded on any input: it never allocates
 // from a length field and never recurses.
