@@ -152,15 +152,9 @@ func (d *daemon) serve() error {
 // channel's listener, and watches stdin, the listener and the VM. What it
 // made is closed by run whatever it returns.
 func (d *daemon) setUp() error {
-	kept, warn, err := dropPrivileges()
+	kept, err := d.lowerPrivileges()
 	if err != nil {
 		return err
-	}
-	if warn != "" {
-		d.log.Print(warn)
-	}
-	if kept.bindService && d.cfg.verbose {
-		d.log.Print("keeping CAP_NET_BIND_SERVICE (permitted, not effective) for open")
 	}
 	if d.cfg.recheck > 0 {
 		d.vmf = newVMFiles(d.cfg.vmPID, kept.ptrace, d.log)
@@ -168,6 +162,36 @@ func (d *daemon) setUp() error {
 	if err := presizeFDTable(); err != nil {
 		d.log.Printf("presize fd table: %v", err)
 	}
+	if err := d.openDriver(); err != nil {
+		return err
+	}
+	if d.ln, err = protocol.ListenTemp(); err != nil {
+		return err
+	}
+	if d.own, err = newPlumbing(); err != nil {
+		return err
+	}
+	return d.watchChannels()
+}
+
+// lowerPrivileges gives up every capability open and the re-check do not
+// need (caps_*.go) and logs what it kept.
+func (d *daemon) lowerPrivileges() (privileges, error) {
+	kept, warn, err := dropPrivileges()
+	if err != nil {
+		return kept, err
+	}
+	if warn != "" {
+		d.log.Print(warn)
+	}
+	if kept.bindService && d.cfg.verbose {
+		d.log.Print("keeping CAP_NET_BIND_SERVICE (permitted, not effective) for open")
+	}
+	return kept, nil
+}
+
+// openDriver opens the pollset -poller names and the driver on it.
+func (d *daemon) openDriver() error {
 	ps, files, name, note, err := openPoller(d.cfg.poller)
 	if err != nil {
 		return err
@@ -179,9 +203,12 @@ func (d *daemon) setUp() error {
 	d.drv = driver.New(d.ps, files, &d.out, d.log)
 	d.drv.SetPollerName(name)
 	d.drv.PassFDs(osSockets{}, d)
-	if d.ln, err = protocol.ListenTemp(); err != nil {
-		return err
-	}
+	return nil
+}
+
+// watchChannels puts stdin (made non-blocking), the listener and a pidfd
+// of the VM, where the kernel gives one, in the pollset.
+func (d *daemon) watchChannels() error {
 	if err := unix.SetNonblock(stdin, true); err != nil {
 		return os.NewSyscallError("fcntl stdin", err)
 	}
@@ -191,20 +218,16 @@ func (d *daemon) setUp() error {
 	if err := d.ps.Watch(d.ln.FD()); err != nil {
 		return err
 	}
-	if d.own, err = newPlumbing(); err != nil {
+	var note string
+	var err error
+	if d.vmGone, note, err = watchVM(d.cfg.vmPID); err != nil {
 		return err
 	}
-	var watchNote string
-	if d.vmGone, watchNote, err = watchVM(d.cfg.vmPID); err != nil {
-		return err
-	}
-	if watchNote != "" {
-		d.log.Print(watchNote)
+	if note != "" {
+		d.log.Print(note)
 	}
 	if d.vmGone >= 0 {
-		if err := d.ps.Watch(d.vmGone); err != nil {
-			return err
-		}
+		return d.ps.Watch(d.vmGone)
 	}
 	return nil
 }
