@@ -15,6 +15,12 @@
 // the next Reap: the daemon calls Reap right after it has written the
 // frame carrying the event, so the VM gets to work while inertd does the
 // syscalls.
+//
+// It owns the interest table and the counters, and the answer policy of
+// every request, the broken ones included (Broken), and it makes the errno
+// atoms the VM sees (errnoName, the only place). It must not read or write
+// a channel to the VM, decode bytes, or make a syscall other than through
+// Poller, Files, Sockets and VMFiles.
 package driver
 
 import (
@@ -233,6 +239,36 @@ func (d *Driver) Reject(req *protocol.Request, reason string, fds []int) {
 	d.cnt.FDsReceived += uint64(len(fds))
 	d.closeAll(fds)
 	d.fail(req, reason)
+}
+
+// Broken answers a request whose fds did not arrive whole: the side
+// channel's Recv returned cause (protocol.ErrTooManyFDs: more fds than
+// the buffer takes, or control data the kernel cut short;
+// protocol.ErrUnexpectedControl) and has closed every fd the message
+// brought. msg is the message's payload; req is scratch space for its
+// decoding. atFDLimit reports whether inertd is at its fd limit (the usual
+// reason the kernel cuts a one-fd message short); it is asked only for
+// ErrTooManyFDs. The answers (PROTOCOL.md, Requests):
+//
+//   - a message that does not decode far enough to name Pid is dropped;
+//   - an fdclr at the fd limit is carried out without its fd: it frees
+//     descriptors, so it is never refused;
+//   - anything else is answered with emfile at the fd limit and einval
+//     otherwise (failed for an fdset whose FD is in range, error else).
+func (d *Driver) Broken(req *protocol.Request, msg []byte, cause error, atFDLimit func() bool) {
+	reason := "einval"
+	if errors.Is(cause, protocol.ErrTooManyFDs) && atFDLimit() {
+		reason = "emfile"
+	}
+	perr := protocol.ParseRequest(msg, req)
+	switch {
+	case perr != nil && req.Pid == nil:
+		d.Drop(cause.Error())
+	case perr == nil && reason == "emfile" && req.Op == protocol.OpFdclr:
+		d.Handle(req, nil)
+	default:
+		d.Reject(req, reason, nil)
+	}
 }
 
 // Drop counts a request that cannot be answered at all, and logs it (at

@@ -3,6 +3,7 @@ package driver
 import (
 	"fmt"
 	"math"
+	"os"
 	"reflect"
 	"strings"
 	"syscall"
@@ -114,7 +115,7 @@ func (o *fakeOut) add(format string, a ...any) {
 }
 func (o *fakeOut) Hello(owner []byte, v int) { o.add("hello %s %d", owner, v) }
 func (o *fakeOut) Event(dir protocol.Mode, pid []byte, fd int64, ref []byte) {
-	o.add("inert_%s %s %d %s", modeName(dir), pid, fd, ref)
+	o.add("inert_%s %s %d %s", dir.String(), pid, fd, ref)
 }
 func (o *fakeOut) Failed(pid, ref []byte, fd int64, reason string) {
 	o.add("failed %s %s %d %s", pid, ref, fd, reason)
@@ -123,13 +124,13 @@ func (o *fakeOut) FailedBusy(pid, ref []byte, fd int64, owner []byte) {
 	o.add("failed %s %s %d {ebusy,%s}", pid, ref, fd, owner)
 }
 func (o *fakeOut) Polled(pid, ref []byte, fd int64, dir protocol.Mode) {
-	o.add("polled %s %s %d %s", pid, ref, fd, modeName(dir))
+	o.add("polled %s %s %d %s", pid, ref, fd, dir.String())
 }
 func (o *fakeOut) Cleared(pid, ref []byte, fd int64, left protocol.Mode, iref []byte) {
 	if iref == nil {
 		iref = []byte("none")
 	}
-	o.add("cleared %s %s %d %s %s", pid, ref, fd, modeName(left), iref)
+	o.add("cleared %s %s %d %s %s", pid, ref, fd, left.String(), iref)
 }
 func (o *fakeOut) Cancelled(ref []byte)             { o.add("cancelled %s", ref) }
 func (o *fakeOut) Closed(pid, ref []byte, fd int64) { o.add("closed %s %s %d", pid, ref, fd) }
@@ -759,4 +760,69 @@ func TestManyFDsEachReportedExactlyOnce(t *testing.T) {
 			t.Fatalf("no %q for dup %d", want, fd)
 		}
 	}
+}
+
+// Broken (a request whose fds did not arrive whole, already closed) is
+// answered emfile at the fd limit and einval otherwise; an fdclr at the
+// fd limit is carried out without its fd; a message that names no Pid is
+// dropped. The fd limit is asked about only for too many fds.
+func TestBrokenFDsAnswerPolicy(t *testing.T) {
+	fdset := protocol.Request{Op: protocol.OpFdset, Pid: []byte{'P'}, Ref: []byte{'R'}, FD: 7, FDValid: true, Mode: protocol.ModeRead, ModeOK: true}
+	poll, fdclr := fdset, fdset
+	poll.Op, fdclr.Op = protocol.OpPoll, protocol.OpFdclr
+	cases := []struct {
+		name    string
+		req     *protocol.Request // nil: a message that is not a request
+		cause   error
+		atLimit bool
+		want    []string
+		dropped uint64
+	}{
+		{"fdset, too many fds: failed einval", &fdset, protocol.ErrTooManyFDs, false, []string{"failed P R 7 einval"}, 0},
+		{"fdset at the fd limit: failed emfile", &fdset, protocol.ErrTooManyFDs, true, []string{"failed P R 7 emfile"}, 0},
+		{"poll at the fd limit: error emfile", &poll, protocol.ErrTooManyFDs, true, []string{"error P R emfile"}, 0},
+		{"fdclr at the fd limit: carried out", &fdclr, protocol.ErrTooManyFDs, true, []string{"cleared P R 7 none none"}, 0},
+		{"fdclr, too many fds: error einval", &fdclr, protocol.ErrTooManyFDs, false, []string{"error P R einval"}, 0},
+		{"unexpected control at the fd limit: einval", &fdset, protocol.ErrUnexpectedControl, true, []string{"failed P R 7 einval"}, 0},
+		{"not a request: dropped", nil, protocol.ErrTooManyFDs, true, nil, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t)
+			msg := []byte{131, 100, 0, 1, 'x'} // the atom x
+			pid, ref := goldenTerm(t, "pid"), goldenTerm(t, "ref")
+			if c.req != nil {
+				q := *c.req
+				q.Pid, q.Ref = pid, ref
+				msg = protocol.AppendRequest(nil, &q)
+			}
+			asked := false
+			atLimit := func() bool { asked = true; return c.atLimit }
+			var scratch protocol.Request
+			r.d.Broken(&scratch, msg, c.cause, atLimit)
+			var want []string
+			for _, w := range c.want {
+				w = strings.Replace(w, "P", string(pid), 1)
+				want = append(want, strings.Replace(w, "R", string(ref), 1))
+			}
+			r.expect(want...)
+			if got := r.d.Counters().Dropped; got != c.dropped {
+				t.Errorf("dropped counter %d, want %d", got, c.dropped)
+			}
+			if want := c.cause == protocol.ErrTooManyFDs; asked != want {
+				t.Errorf("fd limit asked: %v, want %v", asked, want)
+			}
+		})
+	}
+}
+
+// goldenTerm is a pid or reference OTP wrote (protocol/testdata/golden),
+// without its version byte.
+func goldenTerm(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../protocol/testdata/golden/local/mv2/" + name + ".etf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b[1:]
 }

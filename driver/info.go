@@ -50,7 +50,7 @@ func (d *Driver) info(req *protocol.Request) {
 			}
 			b = protocol.AppendTupleHeader(b, 4)
 			b = protocol.AppendInt(b, it.vmfd)
-			b = protocol.AppendAtom(b, modeName(it.mode))
+			b = protocol.AppendAtom(b, it.mode.String())
 			b = protocol.AppendRaw(b, it.owner.pid)
 			b = protocol.AppendAtom(b, kind)
 		}
@@ -84,16 +84,4 @@ func (d *Driver) info(req *protocol.Request) {
 		b = protocol.AppendInt(b, int64(c.v))
 	}
 	d.out.Reply(req.Pid, req.Ref, b)
-}
-
-func modeName(m protocol.Mode) string {
-	switch m {
-	case protocol.ModeRead:
-		return "read"
-	case protocol.ModeWrite:
-		return "write"
-	case protocol.ModeRW:
-		return "read_write"
-	}
-	return "none"
 }

@@ -1,5 +1,9 @@
-// Package pollset is the kernel readiness interface of inertd: epoll on
-// Linux, kqueue on macOS and FreeBSD, behind one small API.
+// Package pollset is the kernel readiness interface of inertd: io_uring
+// (NewUring, Linux 5.17 or later) or epoll (New) on Linux, kqueue (New) on
+// macOS and FreeBSD, behind one small API, the Poller interface. It owns
+// the kernel object and its buffers; it knows nothing of requests, callers
+// or the VM, never closes an fd it was given (Uring.CloseFD closes only
+// when asked) and never blocks except in Wait.
 //
 // Interests are one-shot: after a Wait reports an event for an fd, the caller
 // treats that fd as disarmed in every direction and either re-arms what it
@@ -30,6 +34,11 @@ type Event struct {
 }
 
 // Poller is what every implementation provides; the driver depends on it.
+//
+// Concurrency: a Poller is used by one goroutine, which calls every
+// method (inertd's event loop). Epoll and Kqueue allow more (Add, Mod,
+// Del and Watch from any goroutine while one Waits), Uring does not: code
+// written against Poller must assume the one goroutine.
 type Poller interface {
 	// Add registers fd with a one-shot interest in ev, which is Read,
 	// Write or both (anything else is EINVAL).
@@ -45,7 +54,7 @@ type Poller interface {
 	// Wait blocks up to msec milliseconds (-1: forever), fills buf (which
 	// must not be empty) and returns how many Events it wrote. Events that
 	// did not fit are returned by the next Wait. An interrupted wait
-	// returns 0, nil. Wait must not be called from two goroutines at once.
+	// returns 0, nil.
 	Wait(buf []Event, msec int) (int, error)
 	// Close releases the kernel object.
 	Close() error

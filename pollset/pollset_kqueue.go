@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/retry"
 )
 
 // NetBSD is left to the stub: golang.org/x/sys/unix has no EV_RECEIPT for
@@ -29,8 +31,8 @@ type Kqueue struct {
 // return as soon as the receipts are in; a zero timeout makes sure.
 var noWait unix.Timespec
 
-// New creates a close-on-exec kqueue.
-func New() (*Kqueue, error) {
+// New creates a close-on-exec kqueue, a *Kqueue.
+func New() (Poller, error) {
 	// Not every kqueue(2) can create the fd close-on-exec; holding
 	// ForkLock keeps a concurrent os/exec from inheriting it meanwhile.
 	syscall.ForkLock.RLock()
@@ -43,15 +45,6 @@ func New() (*Kqueue, error) {
 		return nil, os.NewSyscallError("kqueue", err)
 	}
 	return &Kqueue{fd: fd}, nil
-}
-
-// Open is New for callers that only need the Poller interface.
-func Open() (Poller, error) {
-	p, err := New()
-	if err != nil {
-		return nil, err // not a nil *Kqueue inside a non-nil Poller
-	}
-	return p, nil
 }
 
 // Add arms fd. kqueue accepts regular files (always ready) and an fd that
@@ -146,9 +139,8 @@ func (p *Kqueue) Wait(buf []Event, msec int) (int, error) {
 	}
 	n, err := unix.Kevent(p.fd, nil, p.evs[:len(buf)], timeout)
 	if err != nil {
-		if err == unix.EINTR {
-			// A signal arrived before any event; the caller waits again.
-			return 0, nil
+		if retry.Interrupted(err) {
+			return 0, nil // the caller waits again
 		}
 		return 0, os.NewSyscallError("kevent", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/retry"
 )
 
 var _ Poller = (*Epoll)(nil)
@@ -17,22 +19,13 @@ type Epoll struct {
 	evs []unix.EpollEvent // Wait's kernel buffer, grown to len(buf) and reused
 }
 
-// New creates a close-on-exec epoll instance.
-func New() (*Epoll, error) {
+// New creates a close-on-exec epoll instance, an *Epoll.
+func New() (Poller, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
 	return &Epoll{fd: fd}, nil
-}
-
-// Open is New for callers that only need the Poller interface.
-func Open() (Poller, error) {
-	p, err := New()
-	if err != nil {
-		return nil, err // not a nil *Epoll inside a non-nil Poller
-	}
-	return p, nil
 }
 
 // Add registers fd. Beyond EINVAL for a bad ev, epoll_ctl fails with EPERM
@@ -99,10 +92,8 @@ func (p *Epoll) Wait(buf []Event, msec int) (int, error) {
 	evs := p.evs[:len(buf)]
 	n, err := unix.EpollWait(p.fd, evs, msec)
 	if err != nil {
-		if err == unix.EINTR {
-			// A signal arrived; epoll_wait is never restarted, even
-			// with SA_RESTART. The caller just waits again.
-			return 0, nil
+		if retry.Interrupted(err) {
+			return 0, nil // the caller waits again
 		}
 		return 0, os.NewSyscallError("epoll_wait", err)
 	}

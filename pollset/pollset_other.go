@@ -14,11 +14,6 @@ func New() (Poller, error) {
 	return nil, unsupportedError{}
 }
 
-// Open is New, as on every OS.
-func Open() (Poller, error) {
-	return New()
-}
-
 type unsupportedError struct{}
 
 func (unsupportedError) Error() string {

@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inert-go/inert/pollset"
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/testfd"
+	"github.com/inert-go/inert/pollset"
 )
 
 const (
@@ -336,10 +338,7 @@ func BenchmarkModWait(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
+	fds := testfd.Socketpair(b, unix.SOCK_STREAM, false)
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
 	if err := p.Add(fds[0], Write); err != nil {
@@ -366,14 +365,14 @@ func modWait(p pollset.Poller, fd int, buf []pollset.Event) error {
 
 // openPoller makes the Poller the tests run on: the OS's default, or
 // another implementation while its own test runs these (uring_linux_test.go).
-var openPoller = pollset.Open
+var openPoller = pollset.New
 
 // open returns a Poller that is closed when the test ends.
 func open(t *testing.T) pollset.Poller {
 	t.Helper()
 	p, err := openPoller()
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := p.Close(); err != nil {
@@ -413,8 +412,7 @@ func (p *pair) closePeer(t *testing.T) {
 
 func socketPair(t *testing.T) *pair {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	check(t, "socketpair", err)
+	fds := testfd.Socketpair(t, unix.SOCK_STREAM, false)
 	return newPair(t, fds[0], fds[1])
 }
 

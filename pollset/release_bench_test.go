@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/testfd"
 )
 
 // What inertd pays to release one delivered interest, as docs/contract.md (File descriptors) requires
@@ -78,12 +80,12 @@ func BenchmarkReleaseSyscallEntry(b *testing.B) {
 //	go test -run XXX -bench FanIn -benchtime 20x ./pollset/
 func BenchmarkFanIn(b *testing.B) {
 	const n = 10000
-	raiseNoFile(b, n)
+	testfd.RaiseNoFile(b, n)
 	for _, impl := range []struct {
 		name string
 		open func() (Poller, error)
 	}{
-		{"epoll", Open},
+		{"epoll", New},
 		{"io_uring", func() (Poller, error) { return NewUring() }},
 	} {
 		b.Run(impl.name, func(b *testing.B) {

@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/retry"
 )
 
 var _ Poller = (*Uring)(nil)
@@ -365,8 +367,11 @@ func (u *Uring) enter(minComplete, flags uint32, ts *unix.Timespec) error {
 	if errno == 0 && uint32(n) <= u.queued {
 		u.queued -= uint32(n)
 	}
+	if retry.Interrupted(errno) {
+		return nil // the caller waits again
+	}
 	switch errno {
-	case 0, unix.EINTR, unix.ETIME:
+	case 0, unix.ETIME:
 		return nil
 	case unix.EBUSY, unix.EAGAIN:
 		// Completions the kernel could not post yet: reaping makes room.

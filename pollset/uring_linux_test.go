@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/inert-go/inert/internal/testfd"
 	"github.com/inert-go/inert/pollset"
 )
 
@@ -192,7 +193,7 @@ func TestUringCloseFDLetsThePeerSeeEOF(t *testing.T) {
 // kernel and all reported, each once.
 func TestUringReportsMoreEventsThanTheRingHolds(t *testing.T) {
 	const n = 17000
-	pollset.RaiseNoFile(t, n)
+	testfd.RaiseNoFile(t, n)
 	useUring(t)
 	p, fds := open(t), socketPair(t)
 	armed := make(map[int32]bool, n)

@@ -114,7 +114,7 @@ func (b *Batch) FailedBusy(pid, ref []byte, fd int64, owner []byte) {
 func (b *Batch) Polled(pid, ref []byte, fd int64, dir Mode) {
 	buf := AppendRaw(AppendRaw(b.entry(5, "polled"), pid), ref)
 	buf = AppendInt(buf, fd)
-	b.Commit(AppendAtom(buf, modeAtom(dir)))
+	b.Commit(AppendAtom(buf, dir.String()))
 }
 
 // Cleared adds {cleared, Pid, Ref, FD, Left, IRef}; Left is none when
@@ -123,7 +123,7 @@ func (b *Batch) Polled(pid, ref []byte, fd int64, dir Mode) {
 func (b *Batch) Cleared(pid, ref []byte, fd int64, left Mode, iref []byte) {
 	buf := AppendRaw(AppendRaw(b.entry(6, "cleared"), pid), ref)
 	buf = AppendInt(buf, fd)
-	buf = AppendAtom(buf, modeAtom(left))
+	buf = AppendAtom(buf, left.String())
 	if iref == nil {
 		b.Commit(AppendAtom(buf, "none"))
 		return

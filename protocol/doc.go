@@ -2,6 +2,12 @@
 // PROTOCOL.md: the Erlang external term format (ETF) of requests and
 // entries, the {packet,4} framing of stdio, and the fd side channel.
 //
+// It owns the wire format on the Go side: every request, entry and
+// handover is decoded or encoded here and nowhere else, and the operation
+// table (op.go) is the one list of requests. It holds no daemon state and
+// decides no answer (that is the driver's); it must not log or write to
+// stdout.
+//
 // The codec is hand-written for the few shapes the protocol has and runs
 // on bytes from the VM, so it is bounded on any input: it never allocates
 // from a length field and never recurses.
@@ -12,7 +18,8 @@
 //     carrying an offset and one of the Err* sentinels.
 //   - ParseRequest (request_decode.go) decodes one request into a Request
 //     without allocating; AppendRequest (request_encode.go) is its inverse
-//     for tests and tools.
+//     for tests and tools. Both read the operation table in op.go, as does
+//     Op.String.
 //   - The Append* functions (etf_encode.go) write terms byte for byte as
 //     OTP's term_to_binary(T, [{minor_version, 2}]) does.
 //   - Batch (batch.go) builds one stdout frame of entries, one method per

@@ -98,17 +98,3 @@ func appendBinaryString(dst []byte, s string) []byte {
 // AppendRaw appends a term that is already encoded, without its version
 // byte: a pid, reference or other term as Decoder returned it.
 func AppendRaw(dst, term []byte) []byte { return append(dst, term...) }
-
-// modeAtom names m as PROTOCOL.md does: none, read, write or read_write.
-// Bits other than ModeRW are ignored.
-func modeAtom(m Mode) string {
-	switch m & ModeRW {
-	case ModeRead:
-		return "read"
-	case ModeWrite:
-		return "write"
-	case ModeRW:
-		return "read_write"
-	}
-	return "none"
-}

@@ -322,7 +322,7 @@ func appendInfoMap(buf []byte, c components) []byte {
 		kind string
 	}{{7, ModeRead, "fdset"}, {9, ModeRW, "poll"}} {
 		buf = AppendInt(AppendTupleHeader(buf, 4), a.fd)
-		buf = AppendAtom(buf, modeAtom(a.mode))
+		buf = AppendAtom(buf, a.mode.String())
 		buf = AppendAtom(AppendRaw(buf, c["pid"]), a.kind)
 	}
 	buf = AppendNil(buf)

@@ -2,24 +2,6 @@ package protocol
 
 import "net/netip"
 
-// Op names a request of PROTOCOL.md.
-type Op uint8
-
-const (
-	OpInvalid Op = iota
-	OpHello
-	OpFdset
-	OpPoll
-	OpFdclr
-	OpCancel
-	OpDown
-	OpControllingProcess
-	OpInfo
-	OpAck
-	OpDup
-	OpOpen
-)
-
 // Mode is a set of directions: ModeRead|ModeWrite is read_write.
 type Mode uint8
 
@@ -29,6 +11,21 @@ const (
 	ModeWrite Mode = 2
 	ModeRW         = ModeRead | ModeWrite
 )
+
+// String is the atom PROTOCOL.md names m by: none, read, write or
+// read_write. Bits other than ModeRW are ignored. It is the one place a
+// mode becomes an atom: requests, entries and info all use it.
+func (m Mode) String() string {
+	switch m & ModeRW {
+	case ModeRead:
+		return "read"
+	case ModeWrite:
+		return "write"
+	case ModeRW:
+		return "read_write"
+	}
+	return "none"
+}
 
 // Request is one decoded request (see ParseRequest). Pid, Ref, Dead and
 // NewOwner hold the raw ETF encoding of the term (tag byte included) and

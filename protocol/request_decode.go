@@ -121,52 +121,6 @@ func asRequestError(err error) error {
 	return err
 }
 
-// opNamed maps the first element of a request tuple to its Op.
-func opNamed(name []byte) Op {
-	switch string(name) {
-	case "hello":
-		return OpHello
-	case "fdset":
-		return OpFdset
-	case "poll":
-		return OpPoll
-	case "fdclr":
-		return OpFdclr
-	case "cancel":
-		return OpCancel
-	case "down":
-		return OpDown
-	case "controlling_process":
-		return OpControllingProcess
-	case "info":
-		return OpInfo
-	case "ack":
-		return OpAck
-	case "dup":
-		return OpDup
-	case "open":
-		return OpOpen
-	}
-	return OpInvalid
-}
-
-// arity returns the tuple sizes PROTOCOL.md allows for op.
-func arity(op Op) (lo, hi int) {
-	switch op {
-	case OpHello, OpDown, OpAck:
-		return 2, 2
-	case OpCancel, OpInfo:
-		return 3, 3
-	case OpControllingProcess, OpDup, OpOpen:
-		return 4, 4
-	case OpFdset, OpPoll:
-		return 5, 6
-	case OpFdclr:
-		return 5, 5
-	}
-	return 0, -1
-}
-
 // ref consumes the Ref of a request of op: a reference, or for fdset
 // also a positive integer that fits an int64 (the generation the VM gives
 // the interest), and returns its bytes.

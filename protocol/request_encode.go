@@ -17,7 +17,7 @@ func AppendRequest(dst []byte, r *Request) []byte {
 		n = hi
 	}
 	dst = AppendTupleHeader(AppendVersion(dst), n)
-	dst = AppendAtom(dst, opNames[r.Op])
+	dst = AppendAtom(dst, ops[r.Op].name)
 	switch r.Op {
 	case OpHello, OpDown:
 		return AppendRaw(dst, r.Pid)
@@ -41,7 +41,7 @@ func AppendRequest(dst []byte, r *Request) []byte {
 	case OpFdset, OpPoll, OpFdclr:
 		dst = appendFD(dst, r)
 		if r.ModeOK {
-			dst = AppendAtom(dst, modeAtom(r.Mode))
+			dst = AppendAtom(dst, r.Mode.String())
 		} else {
 			dst = AppendAtom(dst, "undefined")
 		}
@@ -50,20 +50,6 @@ func AppendRequest(dst []byte, r *Request) []byte {
 		}
 	}
 	return dst
-}
-
-var opNames = [...]string{
-	OpHello:              "hello",
-	OpFdset:              "fdset",
-	OpPoll:               "poll",
-	OpFdclr:              "fdclr",
-	OpCancel:             "cancel",
-	OpDown:               "down",
-	OpControllingProcess: "controlling_process",
-	OpInfo:               "info",
-	OpAck:                "ack",
-	OpDup:                "dup",
-	OpOpen:               "open",
 }
 
 // appendSpec writes s as a map with every key, in the order OTP writes a

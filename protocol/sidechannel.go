@@ -25,6 +25,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/retry"
 )
 
 const (
@@ -161,7 +163,7 @@ func (l *Listener) Close() error {
 //   - any other error from accept or getsockopt, wrapped in *os.SyscallError.
 func (l *Listener) Accept(wantPID int) (*Conn, error) {
 	var fd int
-	err := ignoringEINTR(func() (err error) {
+	err := retry.Retry(func() (err error) {
 		fd, err = sideAccept(l.fd)
 		return err
 	})
@@ -231,7 +233,7 @@ func (c *Conn) Send(b []byte, fds []int) error {
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	return sysErr("sendmsg", ignoringEINTR(func() error {
+	return sysErr("sendmsg", retry.Retry(func() error {
 		return unix.Sendmsg(c.fd, b, oob, nil, 0)
 	}))
 }
@@ -247,7 +249,7 @@ func recvmsg(fd int, buf, oob []byte, fds []int) (n, nfds int, err error) {
 		defer syscall.ForkLock.RUnlock()
 	}
 	var oobn, flags int
-	err = ignoringEINTR(func() (err error) {
+	err = retry.Retry(func() (err error) {
 		n, oobn, flags, err = recvmsgConn(fd, buf, oob, recvFlags)
 		return err
 	})
@@ -315,16 +317,6 @@ func takeRights(oob []byte, fds []int) (nfds int, err error) {
 func closeFDs(fds []int) {
 	for _, fd := range fds {
 		unix.Close(fd)
-	}
-}
-
-// ignoringEINTR calls fn until it returns something other than EINTR: an
-// interrupted syscall did nothing and is simply issued again.
-func ignoringEINTR(fn func() error) error {
-	for {
-		if err := fn(); err != unix.EINTR {
-			return err
-		}
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/testfd"
 )
 
 // erlangPeer is the -eval of TestSideErlangPeerSendsFD: plain OTP opens a
@@ -84,7 +86,7 @@ func TestSideErlangPeerSendsFD(t *testing.T) {
 	if err != nil || string(buf[:n]) != "hi" || nfds != 1 {
 		t.Fatalf("Recv = %q, %d fds, %v", buf[:n], nfds, err)
 	}
-	closeAtEnd(t, fds[0])
+	testfd.CloseAtEnd(t, fds[0])
 	checkCloexec(t, fds[0])
 	sa, err := unix.Getsockname(fds[0])
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/testfd"
 )
 
 // TestSideRecvForeignControlClosesFDs: a message whose control data holds
@@ -18,7 +20,7 @@ func TestSideRecvForeignControlClosesFDs(t *testing.T) {
 	}
 	sent := tempFDs(t, 2)
 	buf, fds := make([]byte, 64), make([]int, MaxFDsPerMessage)
-	before := openFDs(t)
+	before := testfd.Open(t)
 	if err := a.Send([]byte("fdset request"), sent); err != nil {
 		t.Fatal(err)
 	}
@@ -26,5 +28,5 @@ func TestSideRecvForeignControlClosesFDs(t *testing.T) {
 	if !errors.Is(err, ErrUnexpectedControl) || nfds != 0 || string(buf[:n]) != "fdset request" {
 		t.Fatalf("Recv = %q, %d fds, %v; want the payload, 0 fds, ErrUnexpectedControl", buf[:n], nfds, err)
 	}
-	checkNoNewFDs(t, before)
+	testfd.CheckNoNew(t, before)
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/retry"
 )
 
 // SendFDs sends payload and, in one SCM_RIGHTS control message, fds over a
@@ -28,7 +30,7 @@ func SendFDs(conn *net.UnixConn, payload []byte, fds ...int) error {
 	var n int
 	var serr error
 	err = rc.Write(func(fd uintptr) bool {
-		serr = ignoringEINTR(func() (err error) {
+		serr = retry.Retry(func() (err error) {
 			n, err = unix.SendmsgN(int(fd), payload, oob, nil, 0)
 			return err
 		})

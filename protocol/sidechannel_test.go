@@ -13,11 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/testfd"
 )
 
 // TestSideRoundTrip: a payload and 1 or 3 fds sent over a seqpacket pair
@@ -36,7 +37,7 @@ func TestSideRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Recv: %v", err)
 			}
-			closeAtEnd(t, fds[:nfds]...)
+			testfd.CloseAtEnd(t, fds[:nfds]...)
 			if !bytes.Equal(buf[:n], payload) || nfds != count {
 				t.Fatalf("Recv = %q with %d fds, want %q with %d", buf[:n], nfds, payload, count)
 			}
@@ -104,7 +105,7 @@ func TestSideRecvBadFDsClosesAll(t *testing.T) {
 				payload = bytes.Repeat([]byte("x"), tc.bytes)
 			}
 			buf, fds := make([]byte, 64), make([]int, tc.room)
-			before := openFDs(t)
+			before := testfd.Open(t)
 			if err := a.Send(payload, sent); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
@@ -118,7 +119,7 @@ func TestSideRecvBadFDsClosesAll(t *testing.T) {
 			if want := min(len(payload), len(buf)); n != want || !bytes.Equal(buf[:n], payload[:want]) {
 				t.Errorf("Recv: payload %q, want %q", buf[:n], payload[:want])
 			}
-			checkNoNewFDs(t, before)
+			testfd.CheckNoNew(t, before)
 			// The channel still works.
 			if err := a.Send([]byte("next"), sent[:1]); err != nil {
 				t.Fatal(err)
@@ -128,7 +129,7 @@ func TestSideRecvBadFDsClosesAll(t *testing.T) {
 			if err != nil || string(buf[:n]) != "next" || nfds != 1 {
 				t.Fatalf("next Recv = %q, %d fds, %v", buf[:n], nfds, err)
 			}
-			closeAtEnd(t, fds[0])
+			testfd.CloseAtEnd(t, fds[0])
 		})
 	}
 }
@@ -174,13 +175,13 @@ func TestSideSendFDsRecvFDsStream(t *testing.T) {
 	if err != nil || string(buf[:n]) != "two" || len(fds) != 2 {
 		t.Fatalf("RecvFDs = %q, %v, %v", buf[:n], fds, err)
 	}
-	closeAtEnd(t, fds...)
+	testfd.CloseAtEnd(t, fds...)
 	for i, fd := range fds {
 		checkSameFile(t, sent[i], fd)
 		checkCloexec(t, fd)
 	}
 
-	before := openFDs(t)
+	before := testfd.Open(t)
 	if err := SendFDs(a, []byte("3"), sent[0], sent[1], sent[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func TestSideSendFDsRecvFDsStream(t *testing.T) {
 	if !errors.Is(err, ErrTooManyFDs) || fds != nil || string(buf[:n]) != "3" {
 		t.Fatalf("RecvFDs = %q, %v, %v; want \"3\", none, ErrTooManyFDs", buf[:n], fds, err)
 	}
-	checkNoNewFDs(t, before)
+	testfd.CheckNoNew(t, before)
 
 	a.Close()
 	if _, _, err := RecvFDs(b, buf, 2); err != io.EOF {
@@ -263,7 +264,7 @@ func TestSideAcceptHelperProcess(t *testing.T) {
 	if err != nil || string(buf[:n]) != helperPayload || nfds != 1 {
 		t.Fatalf("Recv = %q, %d fds, %v", buf[:n], nfds, err)
 	}
-	closeAtEnd(t, fds[0])
+	testfd.CloseAtEnd(t, fds[0])
 	checkCloexec(t, fds[0])
 	got := make([]byte, 64)
 	if m, err := unix.Read(fds[0], got); err != nil || string(got[:m]) != helperMark {
@@ -281,7 +282,7 @@ func TestSideAcceptHelperProcess(t *testing.T) {
 func TestSideAcceptRefusesOtherPID(t *testing.T) {
 	l := listenTemp(t)
 	cmd, out := startHelper(t, l.Path())
-	before := openFDs(t)
+	before := testfd.Open(t)
 	want := cmd.Process.Pid + 1
 	_, err := acceptWithin(l, want, 10*time.Second)
 	var pe *PeerError
@@ -291,7 +292,7 @@ func TestSideAcceptRefusesOtherPID(t *testing.T) {
 	if pe.PID != cmd.Process.Pid || pe.Want != want || pe.UID != os.Getuid() {
 		t.Errorf("PeerError = %+v, want PID %d, Want %d, UID %d", *pe, cmd.Process.Pid, want, os.Getuid())
 	}
-	checkNoNewFDs(t, before)
+	testfd.CheckNoNew(t, before)
 	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "closed") {
 		t.Fatalf("refused helper: %v, stdout %q; want it to see its connection closed", err, out)
 	}
@@ -429,7 +430,7 @@ func listenTemp(t *testing.T) *Listener {
 // connPair is a connected pair of seqpacket Conns, as Accept returns them.
 func connPair(t *testing.T) (*Conn, *Conn) {
 	t.Helper()
-	p := socketpair(t, unix.SOCK_SEQPACKET)
+	p := testfd.Socketpair(t, unix.SOCK_SEQPACKET, true)
 	a, b := newConn(p[0]), newConn(p[1])
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
@@ -439,7 +440,7 @@ func connPair(t *testing.T) (*Conn, *Conn) {
 func unixConnPair(t *testing.T, typ int) (*net.UnixConn, *net.UnixConn) {
 	t.Helper()
 	var conns [2]*net.UnixConn
-	for i, fd := range socketpair(t, typ) {
+	for i, fd := range testfd.Socketpair(t, typ, true) {
 		f := os.NewFile(uintptr(fd), "socketpair")
 		c, err := net.FileConn(f)
 		f.Close()
@@ -450,27 +451,6 @@ func unixConnPair(t *testing.T, typ int) (*net.UnixConn, *net.UnixConn) {
 		t.Cleanup(func() { c.Close() })
 	}
 	return conns[0], conns[1]
-}
-
-// socketpair makes a non-blocking, close-on-exec AF_UNIX pair of type typ.
-func socketpair(t *testing.T, typ int) [2]int {
-	t.Helper()
-	syscall.ForkLock.RLock()
-	p, err := unix.Socketpair(unix.AF_UNIX, typ, 0)
-	if err == nil {
-		unix.CloseOnExec(p[0])
-		unix.CloseOnExec(p[1])
-	}
-	syscall.ForkLock.RUnlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, fd := range p {
-		if err := unix.SetNonblock(fd, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
 }
 
 // tempFDs opens n distinct temporary files, closed at the end of the test.
@@ -488,55 +468,11 @@ func tempFDs(t *testing.T, n int) []int {
 	return fds
 }
 
-func closeAtEnd(t *testing.T, fds ...int) {
-	t.Cleanup(func() { closeFDs(fds) })
-}
-
-// openFDs lists this process's open fds and what they refer to, leaving out
-// the runtime's own (epoll, eventfd, pidfds: anonymous inodes) and the fd
-// that reads /proc. Tests that use it do not run in parallel.
-func openFDs(t *testing.T) map[int]string {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skipf("cannot list open fds: %v", err)
-	}
-	fds := make(map[int]string)
-	for _, e := range ents {
-		target, err := os.Readlink("/proc/self/fd/" + e.Name())
-		if err != nil || strings.HasPrefix(target, "anon_inode:") || strings.HasPrefix(target, "/proc/") {
-			continue
-		}
-		var fd int
-		fmt.Sscan(e.Name(), &fd)
-		fds[fd] = target
-	}
-	return fds
-}
-
-// checkNoNewFDs fails t if an fd is open that was not in before (same
-// number, same file): a leak. Fds closed meanwhile do not matter.
-func checkNoNewFDs(t *testing.T, before map[int]string) {
-	t.Helper()
-	for fd, target := range openFDs(t) {
-		if before[fd] != target {
-			t.Errorf("fd %d (%s) is new: leaked", fd, target)
-		}
-	}
-}
-
 // checkSameFile fails t unless fds a and b refer to the same file.
 func checkSameFile(t *testing.T, a, b int) {
 	t.Helper()
-	var sa, sb unix.Stat_t
-	if err := unix.Fstat(a, &sa); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Fstat(b, &sb); err != nil {
-		t.Fatal(err)
-	}
-	if sa.Dev != sb.Dev || sa.Ino != sb.Ino {
-		t.Errorf("fd %d is dev %d ino %d, want fd %d's dev %d ino %d", b, sb.Dev, sb.Ino, a, sa.Dev, sa.Ino)
+	if !testfd.SameFile(t, a, b) {
+		t.Errorf("fd %d is not the file fd %d is", b, a)
 	}
 }
 

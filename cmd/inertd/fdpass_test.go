@@ -13,6 +13,7 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	"golang.org/x/sys/unix"
 
+	"github.com/inert-go/inert/internal/testfd"
 	"github.com/inert-go/inert/protocol"
 )
 
@@ -73,18 +74,6 @@ func (d *child) noHandover() {
 	}
 }
 
-func sameFile(t *testing.T, a, b int) bool {
-	t.Helper()
-	var sa, sb unix.Stat_t
-	if err := unix.Fstat(a, &sa); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Fstat(b, &sb); err != nil {
-		t.Fatal(err)
-	}
-	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
-}
-
 func counter(info etf.Map, name string) int {
 	return toInt(info[etf.Atom("counters")].(etf.Map)[etf.Atom(name)])
 }
@@ -96,7 +85,7 @@ func TestDupHandsBackTheSameFileAndKeepsNothing(t *testing.T) {
 	rx, tx := socketpair(t)
 	d.send(dupReq(1, rx), rx)
 	fd := d.handover(1)
-	if fd == rx || !sameFile(t, fd, rx) {
+	if fd == rx || !testfd.SameFile(t, fd, rx) {
 		t.Fatalf("dup of fd %d gave fd %d: want a new fd for the same socket", rx, fd)
 	}
 	if _, err := unix.Write(tx, []byte("x")); err != nil {

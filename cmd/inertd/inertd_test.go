@@ -19,6 +19,7 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	"golang.org/x/sys/unix"
 
+	"github.com/inert-go/inert/internal/testfd"
 	"github.com/inert-go/inert/protocol"
 )
 
@@ -261,11 +262,7 @@ func (d *child) exit() (int, error) {
 // openFDs counts the fds the child holds.
 func (d *child) openFDs() int {
 	d.t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.osPid))
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	return len(ents)
+	return testfd.Count(d.t, d.osPid)
 }
 
 // testPid is a NEW_PID_EXT pid of a node 'vm@test'; inertd treats it as
@@ -299,13 +296,12 @@ func toInt(t etf.Term) int {
 	panic(fmt.Sprintf("not an integer: %#v", t))
 }
 
+// socketpair is a non-blocking datagram pair, closed at the end of the
+// test.
 func socketpair(t *testing.T) (a, b int) {
 	t.Helper()
-	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
+	p := testfd.Socketpair(t, unix.SOCK_DGRAM, true)
+	testfd.CloseAtEnd(t, p[:]...)
 	return p[0], p[1]
 }
 

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/inert-go/inert/driver"
+	"github.com/inert-go/inert/internal/retry"
 	"github.com/inert-go/inert/pollset"
 	"github.com/inert-go/inert/protocol"
 )
@@ -58,9 +59,9 @@ type daemon struct {
 
 	handq handovers // fds for the VM, waiting to be sent (handover.go)
 
-	vmf       *vmFiles  // the re-check of armed fds (recheck_*.go); nil: off
+	vmf       *vmFiles  // the re-check of armed fds (kernel_linux.go); nil: off
 	nextCheck time.Time // when the next re-check is due; zero while nothing is armed
-	own       plumbing  // inertd's own pipes and side channel, never held (plumbing.go)
+	own       plumbing  // inertd's own pipes and side channel, never held (kernel.go)
 	vmGone    int       // a pidfd of the VM, readable once it has exited; -1: none
 
 	refusedOwn  driver.RateLimit // log lines of refused plumbing fds
@@ -135,16 +136,25 @@ func run(cfg config, logger *log.Logger) int {
 
 var errAcceptTimeout = errors.New("the VM did not connect to the side channel in time")
 
+// serve sets the daemon up, announces it and runs the loop until it ends.
 func (d *daemon) serve() error {
-	kept, warn, err := dropPrivileges()
-	if err != nil {
+	if err := d.setUp(); err != nil {
 		return err
 	}
-	if warn != "" {
-		d.log.Print(warn)
+	d.out.Ready(driver.Version, os.Getpid(), d.ln.Path())
+	if err := d.flush(); err != nil {
+		return err
 	}
-	if kept.bindService && d.cfg.verbose {
-		d.log.Print("keeping CAP_NET_BIND_SERVICE (permitted, not effective) for open")
+	return d.loop(time.Now().Add(d.cfg.acceptTimeout))
+}
+
+// setUp drops privileges, opens the pollset, the driver and the side
+// channel's listener, and watches stdin, the listener and the VM. What it
+// made is closed by run whatever it returns.
+func (d *daemon) setUp() error {
+	kept, err := d.lowerPrivileges()
+	if err != nil {
+		return err
 	}
 	if d.cfg.recheck > 0 {
 		d.vmf = newVMFiles(d.cfg.vmPID, kept.ptrace, d.log)
@@ -152,6 +162,36 @@ func (d *daemon) serve() error {
 	if err := presizeFDTable(); err != nil {
 		d.log.Printf("presize fd table: %v", err)
 	}
+	if err := d.openDriver(); err != nil {
+		return err
+	}
+	if d.ln, err = protocol.ListenTemp(); err != nil {
+		return err
+	}
+	if d.own, err = newPlumbing(); err != nil {
+		return err
+	}
+	return d.watchChannels()
+}
+
+// lowerPrivileges gives up every capability open and the re-check do not
+// need (caps_*.go) and logs what it kept.
+func (d *daemon) lowerPrivileges() (privileges, error) {
+	kept, warn, err := dropPrivileges()
+	if err != nil {
+		return kept, err
+	}
+	if warn != "" {
+		d.log.Print(warn)
+	}
+	if kept.bindService && d.cfg.verbose {
+		d.log.Print("keeping CAP_NET_BIND_SERVICE (permitted, not effective) for open")
+	}
+	return kept, nil
+}
+
+// openDriver opens the pollset -poller names and the driver on it.
+func (d *daemon) openDriver() error {
 	ps, files, name, note, err := openPoller(d.cfg.poller)
 	if err != nil {
 		return err
@@ -163,9 +203,12 @@ func (d *daemon) serve() error {
 	d.drv = driver.New(d.ps, files, &d.out, d.log)
 	d.drv.SetPollerName(name)
 	d.drv.PassFDs(osSockets{}, d)
-	if d.ln, err = protocol.ListenTemp(); err != nil {
-		return err
-	}
+	return nil
+}
+
+// watchChannels puts stdin (made non-blocking), the listener and a pidfd
+// of the VM, where the kernel gives one, in the pollset.
+func (d *daemon) watchChannels() error {
 	if err := unix.SetNonblock(stdin, true); err != nil {
 		return os.NewSyscallError("fcntl stdin", err)
 	}
@@ -175,26 +218,24 @@ func (d *daemon) serve() error {
 	if err := d.ps.Watch(d.ln.FD()); err != nil {
 		return err
 	}
-	if d.own, err = newPlumbing(); err != nil {
+	var note string
+	var err error
+	if d.vmGone, note, err = watchVM(d.cfg.vmPID); err != nil {
 		return err
 	}
-	var watchNote string
-	if d.vmGone, watchNote, err = watchVM(d.cfg.vmPID); err != nil {
-		return err
-	}
-	if watchNote != "" {
-		d.log.Print(watchNote)
+	if note != "" {
+		d.log.Print(note)
 	}
 	if d.vmGone >= 0 {
-		if err := d.ps.Watch(d.vmGone); err != nil {
-			return err
-		}
+		return d.ps.Watch(d.vmGone)
 	}
-	d.out.Ready(driver.Version, os.Getpid(), d.ln.Path())
-	if err := d.flush(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(d.cfg.acceptTimeout)
+	return nil
+}
+
+// loop is the event loop: one wait, the requests and events it brought,
+// one frame, the release of what the frame delivered; until the VM goes,
+// or it has not connected the side channel by deadline.
+func (d *daemon) loop(deadline time.Time) error {
 	for {
 		msec := -1
 		if d.conn == nil {
@@ -313,21 +354,7 @@ func (d *daemon) readSide() error {
 			d.drv.Drop("oversized side channel message")
 		case errors.Is(err, protocol.ErrTooManyFDs),
 			errors.Is(err, protocol.ErrUnexpectedControl):
-			// Recv closed every fd of the message; answer it if it
-			// can be read.
-			reason := "einval"
-			if errors.Is(err, protocol.ErrTooManyFDs) && fdsExhausted() {
-				reason = "emfile"
-			}
-			perr := protocol.ParseRequest(d.buf[:n], &d.req)
-			switch {
-			case perr != nil && d.req.Pid == nil:
-				d.drv.Drop(err.Error())
-			case perr == nil && reason == "emfile" && d.req.Op == protocol.OpFdclr:
-				d.drv.Handle(&d.req, nil) // frees descriptors: never refuse it
-			default:
-				d.drv.Reject(&d.req, reason, nil)
-			}
+			d.drv.Broken(&d.req, d.buf[:n], err, fdsExhausted)
 		default:
 			d.log.Printf("side channel: %v", err)
 			return nil
@@ -346,7 +373,7 @@ func (d *daemon) handle(msg []byte, fds []int) {
 }
 
 // handleParsed answers the request in d.req. An fdset or poll of
-// inertd's own plumbing is refused (plumbing.go).
+// inertd's own plumbing is refused (kernel.go).
 func (d *daemon) handleParsed(fds []int) {
 	if (d.req.Op == protocol.OpFdset || d.req.Op == protocol.OpPoll) && len(fds) == 1 && d.own.isOwn(fds[0]) {
 		d.refusedOwn.Printf(d.log, "refused to arm fd %d: it is inertd's own stdin, stdout or side channel", d.req.FD)
@@ -399,18 +426,18 @@ func (d *daemon) readStdin() error {
 type fdReader int
 
 func (r fdReader) Read(p []byte) (int, error) {
-	for {
-		n, err := unix.Read(int(r), p)
-		switch {
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err != nil:
-			return 0, err
-		case n == 0 && len(p) > 0:
-			return 0, io.EOF
-		}
-		return n, nil
+	var n int
+	err := retry.Retry(func() (err error) {
+		n, err = unix.Read(int(r), p)
+		return err
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
 	}
+	return n, nil
 }
 
 // flush writes the entries of this turn as one frame in one write.
@@ -420,19 +447,20 @@ func (d *daemon) flush() error {
 	}
 	frame := d.out.Bytes()
 	for len(frame) > 0 {
-		n, err := unix.Write(stdout, frame)
+		// stdout is non-blocking only if someone made it so: then wait.
+		var n int
+		err := retry.BlockingFD(stdout, unix.POLLOUT, func() (err error) {
+			n, err = unix.Write(stdout, frame)
+			return err
+		})
+		var perr *os.SyscallError
 		switch {
 		case err == nil:
 			frame = frame[n:]
-		case errors.Is(err, unix.EINTR):
-		case errors.Is(err, unix.EAGAIN):
-			// stdout is non-blocking only if someone made it so: wait.
-			pfd := []unix.PollFd{{Fd: stdout, Events: unix.POLLOUT}}
-			if _, err := unix.Poll(pfd, -1); err != nil && !errors.Is(err, unix.EINTR) {
-				return os.NewSyscallError("poll stdout", err)
-			}
 		case errors.Is(err, unix.EPIPE):
 			return errStdoutGone
+		case errors.As(err, &perr):
+			return fmt.Errorf("stdout: %w", err) // the wait for POLLOUT failed
 		default:
 			return os.NewSyscallError("write stdout", err)
 		}
@@ -508,32 +536,6 @@ func readable(fd, msec int) bool {
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(pfd, msec)
 	return err == nil && n == 1
-}
-
-// fdsExhausted reports whether inertd is at its fd limit, the usual reason
-// the kernel truncates the control data of a one-fd message.
-func fdsExhausted() bool {
-	fd, err := unix.Dup(stdout)
-	if err == nil {
-		unix.Close(fd)
-		return false
-	}
-	return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)
-}
-
-// osFiles is driver.Files on the real kernel.
-type osFiles struct{}
-
-func (osFiles) Identity(fd int) (driver.FileID, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return driver.FileID{}, os.NewSyscallError("fstat", err)
-	}
-	return driver.FileID{Dev: uint64(st.Dev), Ino: uint64(st.Ino)}, nil
-}
-
-func (osFiles) Close(fd int) error {
-	return os.NewSyscallError("close", unix.Close(fd))
 }
 
 // recheckWait bounds msec by the time left to the next re-check of the

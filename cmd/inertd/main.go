@@ -6,6 +6,16 @@
 // diagnostics go to stderr. It exits when stdin reaches EOF, that is when
 // the VM closes the port or exits, closing every fd it holds.
 //
+// The command is wiring: the flags (main.go), the set-up and the event
+// loop (loop.go), the hand-over queue (handover.go), the kernel adapters
+// the driver is given (kernel*.go, peer_*.go, poller_*.go), the
+// privileges it drops (caps_*.go), the VM watch (vmwatch_*.go), the fd
+// table's size (fdtable_*.go) and the spin's CPU yield (yield_*.go). It
+// owns the channels to the VM (stdin, stdout, the side channel) and the
+// loop's flow control. It must not answer a request itself (every one goes
+// to the driver, a refused plumbing fd through driver.Reject) nor build a
+// term by hand (the protocol package does).
+//
 // Exit status: 0 stdin closed or the VM exited (or is exiting: its side
 // channel or stdout closed with it); 1 fatal error; 2 the side channel was
 // closed while the VM stays; 3 the VM did not connect in time; 4 the control

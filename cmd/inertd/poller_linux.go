@@ -34,15 +34,3 @@ func openPoller(kind string) (ps pollset.Poller, files driver.Files, name, note 
 	}
 	return e, osFiles{}, "epoll", note, nil
 }
-
-// ringFiles is driver.Files for a Uring: closes go in the ring with the
-// next wait, after the removal of the poll queued before them.
-type ringFiles struct{ u *pollset.Uring }
-
-func (ringFiles) Identity(fd int) (driver.FileID, error) { return osFiles{}.Identity(fd) }
-func (r ringFiles) Close(fd int) error                   { return r.u.CloseFD(fd) }
-
-// Flush submits the queued closes now (driver.Flusher).
-func (r ringFiles) Flush() error { return r.u.Submit() }
-
-var _ driver.Flusher = ringFiles{}

@@ -12,7 +12,7 @@ var pollers = []string{"auto", "kqueue"}
 
 // openPoller makes the OS's pollset (kqueue).
 func openPoller(string) (ps pollset.Poller, files driver.Files, name, note string, err error) {
-	if ps, err = pollset.Open(); err != nil {
+	if ps, err = pollset.New(); err != nil {
 		return nil, nil, "", "", err
 	}
 	return ps, osFiles{}, "kqueue", "", nil

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/internal/testfd"
 )
 
 // BenchmarkRecheckPass is one full re-check pass over up to 19,000
@@ -24,14 +26,7 @@ func BenchmarkRecheckPass(b *testing.B) {
 		b.Fatal(err)
 	}
 	n := min(19000, int(lim.Max-256)/2)
-	if want := uint64(2*n + 256); lim.Cur < want {
-		old := lim
-		lim.Cur = want
-		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { unix.Setrlimit(unix.RLIMIT_NOFILE, &old) })
-	}
+	testfd.RaiseNoFile(b, 2*n+56)
 	b.Logf("%d armed fds", n)
 	vm := make([]int, n)
 	copies := make([]int, n)

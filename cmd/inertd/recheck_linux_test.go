@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/inert-go/inert/internal/testfd"
 	"github.com/inert-go/inert/protocol"
 )
 
@@ -23,11 +24,8 @@ import (
 // side, closed at cleanup.
 func streamPair(t *testing.T) (vmEnd, peer int) {
 	t.Helper()
-	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(p[1]) })
+	p := testfd.Socketpair(t, unix.SOCK_STREAM, false)
+	testfd.CloseAtEnd(t, p[1])
 	return p[0], p[1]
 }
 

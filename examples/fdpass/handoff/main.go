@@ -4,7 +4,8 @@
 // ../fdpass.erl), sends the listener's address as the payload and its fd
 // as SCM_RIGHTS with protocol.SendFDs, closes its own copy and exits. The
 // VM then polls the socket with inert and serves connections on it; this
-// process never accepts one.
+// process never accepts one. It is an example: it uses only the
+// protocol package's public API (SendFDs), never inertd's internals.
 //
 //	handoff -sock /tmp/dir/vm.sock [-addr 127.0.0.1:0]
 package main

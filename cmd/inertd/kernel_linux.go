@@ -9,6 +9,9 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/inert-go/inert/driver"
+	"github.com/inert-go/inert/pollset"
 )
 
 // kcmpFile is KCMP_FILE of kcmp(2) (include/uapi/linux/kcmp.h); x/sys/unix
@@ -126,3 +129,15 @@ func (v *vmFiles) open(vmfd int64) (bool, error) {
 	}
 	return true, nil
 }
+
+// ringFiles is driver.Files for a Uring: closes go in the ring with the
+// next wait, after the removal of the poll queued before them.
+type ringFiles struct{ u *pollset.Uring }
+
+func (ringFiles) Identity(fd int) (driver.FileID, error) { return osFiles{}.Identity(fd) }
+func (r ringFiles) Close(fd int) error                   { return r.u.CloseFD(fd) }
+
+// Flush submits the queued closes now (driver.Flusher).
+func (r ringFiles) Flush() error { return r.u.Submit() }
+
+var _ driver.Flusher = ringFiles{}

@@ -1,0 +1,73 @@
+package protocol
+
+import "strconv"
+
+// Op names a request of PROTOCOL.md; ops (below) is its table.
+type Op uint8
+
+const (
+	OpInvalid Op = iota
+	OpHello
+	OpFdset
+	OpPoll
+	OpFdclr
+	OpCancel
+	OpDown
+	OpControllingProcess
+	OpInfo
+	OpAck
+	OpDup
+	OpOpen
+)
+
+// ops is the operation table: one row per request of PROTOCOL.md's
+// requests table, with the atom that opens the request tuple and the
+// tuple sizes it may have (lo = hi but for the takeover forms of fdset and
+// poll, which add Dead). ParseRequest (opNamed, arity), AppendRequest and
+// Op.String read it; nothing else names a request. TestOpTable checks it
+// against PROTOCOL.md and the golden frames OTP wrote.
+var ops = [...]struct {
+	name   string
+	lo, hi int
+}{
+	OpHello:              {"hello", 2, 2},
+	OpFdset:              {"fdset", 5, 6},
+	OpPoll:               {"poll", 5, 6},
+	OpFdclr:              {"fdclr", 5, 5},
+	OpCancel:             {"cancel", 3, 3},
+	OpDown:               {"down", 2, 2},
+	OpControllingProcess: {"controlling_process", 4, 4},
+	OpInfo:               {"info", 3, 3},
+	OpAck:                {"ack", 2, 2},
+	OpDup:                {"dup", 4, 4},
+	OpOpen:               {"open", 4, 4},
+}
+
+// String returns the request's atom, e.g. "fdset"; an Op outside the
+// table is "Op(N)".
+func (op Op) String() string {
+	if op != OpInvalid && int(op) < len(ops) {
+		return ops[op].name
+	}
+	return "Op(" + strconv.Itoa(int(op)) + ")"
+}
+
+// opNamed maps the first element of a request tuple to its Op, OpInvalid
+// when no row has that atom.
+func opNamed(name []byte) Op {
+	for op := OpInvalid + 1; int(op) < len(ops); op++ {
+		if string(name) == ops[op].name {
+			return op
+		}
+	}
+	return OpInvalid
+}
+
+// arity returns the tuple sizes PROTOCOL.md allows for op; lo > hi for an
+// Op outside the table.
+func arity(op Op) (lo, hi int) {
+	if op == OpInvalid || int(op) >= len(ops) {
+		return 0, -1
+	}
+	return ops[op].lo, ops[op].hi
+}
