@@ -1,32 +1,38 @@
 %% @doc The process that owns inertd: it spawns the daemon as a port,
 %% connects the fd side channel, forwards the daemon's entries to the
-%% processes they are for, and restarts the daemon when it dies.
+%% processes they are for, and restarts the daemon when it dies (with a
+%% backoff, and without blocking: a restart's frames come as messages).
 %%
 %% Callers do not go through this process to make a request: they send
-%% straight to the side channel (see prim_inert) and get their answer from
-%% here, because every frame inertd writes arrives at the port owner.
+%% straight to the side channel (prim_inert, through inert_req) and get
+%% their answer from here, because every frame inertd writes arrives at
+%% the port owner.
 %%
-%% This process owns the ownership table: one record per fd armed through
-%% this service, {FD, Pid, Mode, Kind, Ref}, written by the callers when
-%% they claim an fd (prim_inert) and by this process when an interest is
-%% delivered, cleared or fails, or its holder dies. The table is what
-%% makes `fdset' answer without a round trip to inertd, and what a
-%% restarted daemon is re-armed from. This process monitors every process
-%% that arms an fd, so that its interests are cleared when it dies, and
-%% remembers cancelled polls so that their late answers are dropped
-%% instead of reaching a mailbox. It also reads the side channel, where inertd hands over the
-%% fds of dup and open, and closes any fd whose caller dies before it has
-%% taken it. The wire protocol is in protocol/PROTOCOL.md.
+%% It creates the service's ownership table (inert_table, which alone
+%% reads and writes it) and makes the changes inertd's entries mean: an
+%% interest delivered, cleared or failed, an fd the VM closed, a holder
+%% that died. The table is what makes `fdset' answer without a round
+%% trip to inertd, and what a restarted daemon is re-armed from. This
+%% process monitors every process that arms an fd, so that its interests
+%% are cleared when it dies, and remembers cancelled polls so that their
+%% late answers are dropped instead of reaching a mailbox. It also reads
+%% the side channel, where inertd hands over the fds of dup and open, and
+%% closes any fd whose caller dies before it has taken it.
+%%
+%% It must not wait on the daemon: its own requests (re-arms, cancel,
+%% down) go through the feeder, a process that may block on a full side
+%% channel while this one keeps acknowledging frames. It builds no
+%% request term itself (inert_req does). The wire protocol is in
+%% protocol/PROTOCOL.md.
 -module(inert_srv).
 -behaviour(gen_server).
 
 -export([start/1, start_link/2, lookup/1, table/1, await_restart/4, cancel/3,
          clear_down/3, status/1, info_keys/0, errnos/0]).
--export([new_table/0, delivered/5]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -ifdef(TEST).
--export([minus/2, handover_of/1]).
+-export([handover_of/1]).
 -endif.
 
 -define(PROTOCOL_VERSION, 2).
@@ -75,8 +81,8 @@
     os_pid = 0 :: non_neg_integer(),
     %% frames received from this inertd, ready and hello included
     frames = 0 :: non_neg_integer(),
-    %% the ownership table: {FD, Pid, Mode, Kind, Ref} (see prim_inert)
-    tab :: ets:tid(),
+    %% the ownership table (inert_table)
+    tab :: inert_table:table(),
     %% callers we monitor -> monitor reference
     mons = #{} :: #{pid() => reference()},
     %% polls cancelled after a timeout whose answers must be dropped
@@ -112,7 +118,7 @@ lookup(Srv) ->
     persistent_term:get({?MODULE, Srv}, undefined).
 
 %% @doc The ownership table of a service, or `undefined'.
--spec table(pid()) -> ets:tid() | undefined.
+-spec table(pid()) -> inert_table:table() | undefined.
 table(Srv) ->
     persistent_term:get({?MODULE, table, Srv}, undefined).
 
@@ -209,7 +215,7 @@ init(Owner0) ->
         service -> self();
         Pid -> Pid
     end,
-    Tab = new_table(),
+    Tab = inert_table:new(),
     persistent_term:put({?MODULE, table, self()}, Tab),
     case start_sync(#st{owner = Owner, exe = inertd_path(), tab = Tab}) of
         {ok, St} ->
@@ -244,7 +250,7 @@ handle_call({clear_down, FD, Mode}, _From, #st{phase = Phase} = St)
 handle_call({clear_down, _FD, _Mode}, _From, St) ->
     {reply, retry, St};
 handle_call({cancel, Ref, FD}, _From, St) ->
-    send(St, {cancel, Ref, FD}),
+    send(St, inert_req:cancel(Ref, FD)),
     {reply, ok, St#st{cancelled = (St#st.cancelled)#{Ref => true}}};
 handle_call(status, _From, St) ->
     Reply = #{
@@ -252,7 +258,7 @@ handle_call(status, _From, St) ->
         daemon => St#st.phase,
         owner => St#st.owner,
         restarts => St#st.restarts_total,
-        armed => ets:info(St#st.tab, size),
+        armed => inert_table:size(St#st.tab),
         monitored => maps:size(St#st.mons),
         handovers => maps:size(St#st.handovers)
     },
@@ -316,14 +322,14 @@ handle_info({'DOWN', Token, process, _Pid, _}, #st{handovers = Handovers} = St)
   when is_map_key(Token, Handovers) ->
     %% A caller died before taking the fd it asked for.
     {_, FD} = maps:get(Token, Handovers),
-    _ = inert_fd:close(FD),
+    _ = inert_fdlib:close(FD),
     {noreply, St#st{handovers = maps:remove(Token, Handovers)}};
 handle_info({'DOWN', _MRef, process, Pid, _}, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
     %% A caller died: inertd clears (and closes) whatever it still holds,
     %% and then its records go (a new holder's request comes after; until
     %% then a new holder takes the fd over from the dead one).
     _ = case St#st.feeder of
-        undefined -> forget(St#st.tab, Pid);
+        undefined -> inert_table:forget(St#st.tab, Pid);
         Feeder -> Feeder ! {down, Pid}
     end,
     {noreply, St#st{mons = maps:remove(Pid, Mons)}};
@@ -350,24 +356,20 @@ terminate(_Reason, St) ->
     _ = persistent_term:erase({?MODULE, table, self()}),
     close_daemon(St),
     %% Handed fds whose callers are gone; a live caller may still take its.
-    _ = [inert_fd:close(FD) || {Pid, FD} <- maps:values(St#st.handovers),
+    _ = [inert_fdlib:close(FD) || {Pid, FD} <- maps:values(St#st.handovers),
                                not is_process_alive(Pid)],
     ok.
 
 %% What inertd does for an fdclr, done here while none runs: Mode leaves
 %% the fdset record of FD; a poll waiting for any of Mode ends.
 clear_record(FD, Mode, #st{tab = Tab, cancelled = Cancelled}) ->
-    case ets:lookup(Tab, FD) of
-        [{_, Pid, Armed, poll, Ref}] ->
-            Ends = minus(Armed, Mode) =/= Armed,
+    case inert_table:clear(Tab, FD, Mode) of
+        {poll_ended, Pid, Ref} ->
             %% Its caller waits for a daemon and finds this answer then,
             %% or at its timeout.
-            _ = not Ends orelse is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {error, ecanceled}}),
+            _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {error, ecanceled}}),
             ok;
-        [{_, _, Armed, fdset, _} = Rec] ->
-            _ = narrow(Tab, Rec, minus(Armed, Mode)),
-            ok;
-        _ ->
+        ok ->
             ok
     end.
 
@@ -376,11 +378,11 @@ clear_record(FD, Mode, #st{tab = Tab, cancelled = Cancelled}) ->
 %%--------------------------------------------------------------------
 
 entry({inert_read, Pid, FD, Ref}, #st{tab = Tab} = St) ->
-    delivered(Tab, FD, Pid, read, Ref),
+    _ = inert_table:delivered(Tab, FD, Pid, read, Ref),
     Pid ! {inert_read, self(), FD},
     St;
 entry({inert_write, Pid, FD, Ref}, #st{tab = Tab} = St) ->
-    delivered(Tab, FD, Pid, write, Ref),
+    _ = inert_table:delivered(Tab, FD, Pid, write, Ref),
     Pid ! {inert_write, self(), FD},
     St;
 entry({polled, Pid, Ref, _FD, Dir}, #st{cancelled = Cancelled} = St) ->
@@ -397,28 +399,20 @@ entry({failed, Pid, Ref, FD, Why}, #st{tab = Tab} = St) ->
         {ebusy, _} -> ebusy;
         _ -> Why
     end,
-    case ets:lookup(Tab, FD) of
-        [{_, Pid, Mode, fdset, Ref} = Rec] ->
-            Failed = {FD, Pid, Mode, {error, Reason}, Ref},
-            case ets:select_replace(Tab, [{Rec, [], [{const, Failed}]}]) of
-                1 -> lists:foreach(fun(Tag) -> Pid ! {Tag, self(), FD} end, tags(Mode));
-                0 -> ok
-            end;
-        _ ->
-            ok
+    case inert_table:failed(Tab, FD, Pid, Ref, Reason) of
+        {ok, Mode} -> lists:foreach(fun(Tag) -> Pid ! {Tag, self(), FD} end, tags(Mode));
+        stale -> ok
     end,
     St;
 entry({cleared, Pid, Ref, FD, Left, IRef}, #st{tab = Tab} = St) ->
-    case ets:lookup(Tab, FD) of
-        [{_, Poller, _, poll, IRef}] when Left =:= none ->
+    case inert_table:cleared(Tab, FD, Left, IRef) of
+        {poll_ended, Poller} ->
             %% The whole poll is cleared: its caller waits for an answer
             %% nobody else will give (its record is its own to drop).
             _ = is_map_key(IRef, St#st.cancelled) orelse (Poller ! {IRef, {error, ecanceled}}),
-            true;
-        [{_, _, _, Kind, IRef} = Rec] when is_atom(Kind) ->
-            narrow(Tab, Rec, Left);
-        _ ->
-            true
+            ok;
+        ok ->
+            ok
     end,
     Pid ! {Ref, ok},
     St;
@@ -426,7 +420,7 @@ entry({closed, _Pid, Ref, FD}, #st{tab = Tab} = St) ->
     %% inertd dropped the fdset Ref because the VM closed FD without
     %% fdclr (or the number names another file now): the record goes if
     %% it is still that interest's; nobody is sent anything.
-    _ = ets:select_delete(Tab, [{{FD, '_', '_', fdset, Ref}, [], [true]}]),
+    ok = inert_table:closed(Tab, FD, Ref),
     St;
 entry({cancelled, Ref}, St) ->
     St#st{cancelled = maps:remove(Ref, St#st.cancelled)};
@@ -495,14 +489,14 @@ side_msg(Msg, St) ->
 -spec handover_of(socket:msg_recv()) ->
     {ok, pid(), term(), non_neg_integer()} | {error, pid(), term(), atom()} | {error, term()}.
 handover_of(#{iov := IOV, flags := Flags} = Msg) ->
-    Taken = inert_fd:take(Msg, 1),
+    Taken = inert_fdlib:take(Msg, 1),
     try binary_to_term(iolist_to_binary(IOV), [safe]) of
         {fd, Pid, Ref} when is_pid(Pid) ->
             case Taken of
                 {ok, _, [FD]} ->
                     {ok, Pid, Ref, FD};
                 {ok, _, FDs} ->
-                    _ = [inert_fd:close(FD) || FD <- FDs],
+                    _ = [inert_fdlib:close(FD) || FD <- FDs],
                     {error, Pid, Ref, einval};
                 {error, _} ->
                     case lists:member(ctrunc, Flags) of
@@ -520,7 +514,7 @@ handover_of(#{iov := IOV, flags := Flags} = Msg) ->
             {error, undecodable}
     end.
 
-closed_all({ok, _, FDs}) -> [inert_fd:close(FD) || FD <- FDs];
+closed_all({ok, _, FDs}) -> [inert_fdlib:close(FD) || FD <- FDs];
 closed_all({error, _}) -> [].
 
 %% The caller owns FD once it acknowledges the handover with
@@ -532,44 +526,14 @@ hand_over(Pid, Ref, FD, #st{handovers = Handovers} = St) ->
 
 %% Count a frame; tell inertd every ?ACK_EVERY frames.
 ack(#st{frames = N, port = Port} = St) when (N + 1) rem ?ACK_EVERY =:= 0 ->
-    true = erlang:port_command(Port, term_to_binary({ack, N + 1})),
+    true = erlang:port_command(Port, inert_req:ack(N + 1)),
     St#st{frames = N + 1};
 ack(#st{frames = N} = St) ->
     St#st{frames = N + 1}.
 
-%% @private The ownership table: written by every caller (claims) and by
-%% the service. Exported for bench/bench_srv_cost.erl. Writes outnumber
-%% reads (a claim inserts, an event deletes), so no read_concurrency: it
-%% made the update of each event 0.78 instead of 0.59 us (BENCHMARKS.md).
--spec new_table() -> ets:tid().
-new_table() ->
-    ets:new(?MODULE, [set, public, {write_concurrency, true}]).
-
-%% @private An event of the interest Ref on FD: its record loses Dir, and
-%% goes when nothing is left, unless the caller has re-armed FD since
-%% (another Ref). Exported for bench/bench_srv_cost.erl.
--spec delivered(ets:tid(), non_neg_integer(), pid(), read | write, integer()) -> boolean().
-delivered(Tab, FD, Pid, Dir, Ref) ->
-    case ets:lookup(Tab, FD) of
-        [{_, Pid, Mode, fdset, Ref} = Rec] -> narrow(Tab, Rec, minus(Mode, Dir));
-        _ -> true
-    end.
-
-%% Leave Left of the record Rec, if it is still there as it is.
-narrow(Tab, Rec, none) ->
-    ets:delete_object(Tab, Rec);
-narrow(Tab, Rec, Left) ->
-    1 =:= ets:select_replace(Tab, [{Rec, [], [{const, setelement(3, Rec, Left)}]}]).
-
 tags(read) -> [inert_read];
 tags(write) -> [inert_write];
 tags(read_write) -> [inert_read, inert_write].
-
-minus(_, read_write) -> none;
-minus(read_write, read) -> write;
-minus(read_write, write) -> read;
-minus(Mode, Mode) -> none;
-minus(Mode, _) -> Mode.
 
 monitor_caller(Pid, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
     St;
@@ -605,7 +569,7 @@ starting({Port, {data, Frame}}, #st{port = Port, sock = undefined, owner = Owner
             case connect_side(Path) of
                 {ok, Sock} ->
                     St1 = St#st{sock = Sock, os_pid = OsPid},
-                    case prim_inert:send_request(Sock, {hello, Owner}, none) of
+                    case inert_req:send(Sock, inert_req:hello(Owner), none, infinity) of
                         ok -> {starting, St1};
                         {error, Why} -> {error, {inertd, {side_channel, Why}}, St1}
                     end;
@@ -778,7 +742,10 @@ start_feeder(#st{sock = Sock, tab = Tab}, Rearm) ->
 
 feeder(Srv, Sock, Tab, Rearm) ->
     _ = Rearm andalso
-        ets:foldl(fun(Rec, ok) -> feed_pending(Sock, Tab), rearm(Rec, Sock, Tab) end, ok, Tab),
+        inert_table:fold_fdsets(fun(Rec, Interest, ok) ->
+                                        feed_pending(Sock, Tab),
+                                        rearm(Rec, Interest, Sock, Tab)
+                                end, ok, Tab),
     Srv ! {rearmed, self()},
     feeder_loop(Sock, Tab).
 
@@ -801,13 +768,13 @@ feed_pending(Sock, Tab) ->
     end.
 
 feed(Sock, Tab, {down, Pid}) ->
-    feed(Sock, {down, Pid}),
-    forget(Tab, Pid);
+    feed(Sock, inert_req:down(Pid)),
+    inert_table:forget(Tab, Pid);
 feed(Sock, _Tab, {send, Req}) ->
     feed(Sock, Req).
 
 feed(Sock, Req) ->
-    case prim_inert:send_request(Sock, Req, none) of
+    case inert_req:send(Sock, Req, none, infinity) of
         ok -> ok;
         {error, Reason} ->
             %% The daemon is going away; its exit is handled when it comes.
@@ -818,11 +785,11 @@ feed(Sock, Req) ->
 %% An fdset record is armed again if it is still in the table as it was
 %% (its caller has not cleared or re-armed it, nor died since). A poll is
 %% sent again by its caller, which is waiting for the restart.
-rearm({FD, Pid, Mode, fdset, Gen} = Rec, Sock, Tab) ->
-    case ets:lookup(Tab, FD) =:= [Rec] andalso
+rearm(Rec, {FD, Pid, Mode, Gen}, Sock, Tab) ->
+    case inert_table:current(Tab, Rec) andalso
          %% A caller that died while its {down, Pid} could not be sent.
-         (is_process_alive(Pid) orelse not ets:delete_object(Tab, Rec)) andalso
-         prim_inert:send_request(Sock, {fdset, Pid, Gen, FD, Mode}, FD) of
+         (is_process_alive(Pid) orelse inert_table:drop(Tab, Rec) =/= ok) andalso
+         inert_req:send(Sock, inert_req:fdset(Pid, Gen, FD, Mode, []), FD, infinity) of
         false ->
             ok;
         ok ->
@@ -830,20 +797,12 @@ rearm({FD, Pid, Mode, fdset, Gen} = Rec, Sock, Tab) ->
         {error, ebadf} ->
             %% The VM closed the fd while the daemon was down.
             logger:notice("inert: could not re-arm fd ~b of ~p: ~p", [FD, Pid, ebadf]),
-            _ = ets:delete_object(Tab, Rec),
-            ok;
+            inert_table:drop(Tab, Rec);
         {error, _} ->
             %% The new daemon is going away too: the record stays for the
             %% next one (this feeder is killed when its exit is handled).
             ok
-    end;
-rearm(_PollOrReason, _Sock, _Tab) ->
-    ok.
-
-%% The records of a dead caller.
-forget(Tab, Pid) ->
-    _ = ets:match_delete(Tab, {'_', Pid, '_', '_', '_'}),
-    ok.
+    end.
 
 %% The feeder first (it may be blocked on the side channel), then the
 %% port: inertd's stdin reaches EOF, its normal way out.

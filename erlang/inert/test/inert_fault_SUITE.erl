@@ -318,7 +318,7 @@ full_side_channel_bounds_fdset_and_poll_and_recovers(_Config) ->
         T1 = erlang:monotonic_time(millisecond),
         {error, eagain} = in_other_process(fun() -> inert:fdset(FD3, read) end),
         FdsetMs = erlang:monotonic_time(millisecond) - T1,
-        [] = [R || {F, _, _, _, _} = R <- ets:tab2list(inert_srv:table(inert:pollid())), F =:= FD3],
+        [] = inert_table:holders(inert_srv:table(inert:pollid()), FD3),
         ct:pal("with the side channel full: poll/3 of 300 ms took ~b ms, fdset ~b ms",
                [PollMs, FdsetMs]),
         true = PollMs >= 300 andalso PollMs < 1500,
@@ -647,7 +647,7 @@ flood_without_waiting_is_bounded(_Config) ->
     {Rx, FD, Tx} = udp_pair(),
     Self = self(),
     Flooder = spawn(fun() ->
-        [ok = prim_inert:send_request(Sock, {poll, self(), make_ref(), FD, write}, FD)
+        [ok = inert_req:send(Sock, inert_req:poll(self(), make_ref(), FD, write, []), FD, infinity)
          || _ <- lists:seq(1, 50000)],
         Self ! flooded,
         receive stop -> ok end
