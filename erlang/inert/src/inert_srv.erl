@@ -64,7 +64,7 @@
     port :: port() | undefined,
     sock :: socket:socket() | undefined,
     %% the process that sends this service's own requests to the daemon
-    %% (re-arms, cancel, down): see "The feeder"
+    %% (re-arms, cancel, down): see inert_feeder
     feeder :: pid() | undefined,
     %% the daemon: starting (port open, waiting for its ready and hello
     %% frames), rearming (the feeder re-arms every record), up (callers
@@ -330,7 +330,7 @@ handle_info({'DOWN', _MRef, process, Pid, _}, #st{mons = Mons} = St) when is_map
     %% then a new holder takes the fd over from the dead one).
     _ = case St#st.feeder of
         undefined -> inert_table:forget(St#st.tab, Pid);
-        Feeder -> Feeder ! {down, Pid}
+        Feeder -> inert_feeder:down(Feeder, Pid)
     end,
     {noreply, St#st{mons = maps:remove(Pid, Mons)}};
 handle_info({monitor, Pid}, St) ->
@@ -651,7 +651,7 @@ started(St0, Rearm) ->
     _ = erlang:cancel_timer(St0#st.start_timer),
     St = St0#st{frames = 2, phase = rearming, start_timer = undefined,
                 started_at = erlang:monotonic_time(millisecond)},
-    read_side(St#st{feeder = start_feeder(St, Rearm)}).
+    read_side(St#st{feeder = inert_feeder:start_link(St#st.sock, St#st.tab, Rearm)}).
 
 %% inertd died: start a new one and re-arm every recorded interest, so
 %% callers see a delay and not a lost wake-up. The re-arm is the
@@ -720,89 +720,7 @@ published(#st{sock = Sock, port = Port, waiters = Waiters} = St) ->
 send(#st{feeder = undefined}, _Req) ->
     ok;
 send(#st{feeder = Feeder}, Req) ->
-    Feeder ! {send, Req},
-    ok.
-
-%%--------------------------------------------------------------------
-%% The feeder
-%%--------------------------------------------------------------------
-
-%% One feeder per daemon, linked to this process and killed with the
-%% daemon: it re-arms every fdset record of the table (not at the first
-%% start), says {rearmed, self()}, then sends what this process asks, in
-%% order: {send, Req}, and {down, Pid} (the records of the dead caller
-%% Pid go once inertd has been told). Its sends block when inertd holds requests back (PROTOCOL.md,
-%% "Flow control"); this process does not, so it keeps acknowledging and
-%% inertd resumes. Callers do not send to the new daemon before the
-%% re-arm is done (published/1), so no re-arm overtakes a caller's newer
-%% request for the same fd.
-start_feeder(#st{sock = Sock, tab = Tab}, Rearm) ->
-    Srv = self(),
-    spawn_link(fun() -> feeder(Srv, Sock, Tab, Rearm) end).
-
-feeder(Srv, Sock, Tab, Rearm) ->
-    _ = Rearm andalso
-        inert_table:fold_fdsets(fun(Rec, Interest, ok) ->
-                                        feed_pending(Sock, Tab),
-                                        rearm(Rec, Interest, Sock, Tab)
-                                end, ok, Tab),
-    Srv ! {rearmed, self()},
-    feeder_loop(Sock, Tab).
-
-feeder_loop(Sock, Tab) ->
-    receive
-        Msg ->
-            feed(Sock, Tab, Msg),
-            feeder_loop(Sock, Tab)
-    end.
-
-%% The service's requests that came during the re-arm: a {down, Pid} goes
-%% out before any later re-arm (whose record is gone then).
-feed_pending(Sock, Tab) ->
-    receive
-        Msg ->
-            feed(Sock, Tab, Msg),
-            feed_pending(Sock, Tab)
-    after 0 ->
-        ok
-    end.
-
-feed(Sock, Tab, {down, Pid}) ->
-    feed(Sock, inert_req:down(Pid)),
-    inert_table:forget(Tab, Pid);
-feed(Sock, _Tab, {send, Req}) ->
-    feed(Sock, Req).
-
-feed(Sock, Req) ->
-    case inert_req:send(Sock, Req, none, infinity) of
-        ok -> ok;
-        {error, Reason} ->
-            %% The daemon is going away; its exit is handled when it comes.
-            logger:notice("inert: side channel send ~p: ~p", [element(1, Req), Reason]),
-            ok
-    end.
-
-%% An fdset record is armed again if it is still in the table as it was
-%% (its caller has not cleared or re-armed it, nor died since). A poll is
-%% sent again by its caller, which is waiting for the restart.
-rearm(Rec, {FD, Pid, Mode, Gen}, Sock, Tab) ->
-    case inert_table:current(Tab, Rec) andalso
-         %% A caller that died while its {down, Pid} could not be sent.
-         (is_process_alive(Pid) orelse inert_table:drop(Tab, Rec) =/= ok) andalso
-         inert_req:send(Sock, inert_req:fdset(Pid, Gen, FD, Mode, []), FD, infinity) of
-        false ->
-            ok;
-        ok ->
-            ok;
-        {error, ebadf} ->
-            %% The VM closed the fd while the daemon was down.
-            logger:notice("inert: could not re-arm fd ~b of ~p: ~p", [FD, Pid, ebadf]),
-            inert_table:drop(Tab, Rec);
-        {error, _} ->
-            %% The new daemon is going away too: the record stays for the
-            %% next one (this feeder is killed when its exit is handled).
-            ok
-    end.
+    inert_feeder:send(Feeder, Req).
 
 %% The feeder first (it may be blocked on the side channel), then the
 %% port: inertd's stdin reaches EOF, its normal way out.
