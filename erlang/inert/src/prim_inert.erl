@@ -34,11 +34,18 @@
 -export([options/2, valid_fd/1]).
 -endif.
 
--export_type([handle/0, mode/0, errno/0]).
+-export_type([handle/0, mode/0, options/0, errno/0, fd/0]).
 
 -type handle() :: pid() | atom().
 -type mode() :: read | write | read_write.
--type errno() :: {error, closed | ebadf | einval | ebusy | atom()}.
+-type fd() :: inert_fdlib:fd().
+%% closed: the service is gone; ecanceled: an fdclr ended the poll;
+%% ebadf, einval: bad arguments, or an fd not open in the VM; ebusy:
+%% another live process holds the fd; eagain: inertd did not take the
+%% fdset for 2 s; any other: the errno inertd met (emfile, ...), by its
+%% Linux name (inert_srv:errnos/0), which inet:posix() names but for
+%% rare ones (euclean, ehwpoison, ...).
+-type errno() :: {error, closed | ecanceled | inet:posix()}.
 -type options() :: mode() | [{mode, mode()} | {timeout, timeout()}].
 
 -define(MAX_FD, 16#7fffffff).
@@ -85,7 +92,7 @@ stop(Handle) ->
     end.
 
 %% @doc Monitor `FD' for reading.
--spec fdset(handle(), term()) -> ok | errno().
+-spec fdset(handle(), fd()) -> ok | errno().
 fdset(Handle, FD) ->
     fdset(Handle, FD, read).
 
@@ -93,7 +100,7 @@ fdset(Handle, FD) ->
 %% `{inert_write, PollId, FD}' message per requested direction. A second
 %% call by the same process replaces the mode; an fd armed by another
 %% process gives `{error, ebusy}'.
--spec fdset(handle(), term(), options()) -> ok | errno().
+-spec fdset(handle(), fd(), options()) -> ok | errno().
 fdset(Handle, FD, Options) ->
     case {valid_fd(FD), options(Options, read)} of
         {false, _} -> {error, ebadf};
@@ -106,12 +113,12 @@ fdset(Handle, FD, Options) ->
     end.
 
 %% @doc Clear both directions of `FD'.
--spec fdclr(handle(), term()) -> ok | errno().
+-spec fdclr(handle(), fd()) -> ok | errno().
 fdclr(Handle, FD) ->
     fdclr(Handle, FD, read_write).
 
 %% @doc Clear directions of `FD', whoever armed them.
--spec fdclr(handle(), term(), options()) -> ok | errno().
+-spec fdclr(handle(), fd(), options()) -> ok | errno().
 fdclr(Handle, FD, Options) ->
     case {valid_fd(FD), options(Options, read_write)} of
         {false, _} -> {error, ebadf};
@@ -139,30 +146,35 @@ fdclr(Handle, FD, Options) ->
     end.
 
 %% @doc Wait until `FD' is readable.
--spec poll(handle(), term()) -> {ok, read} | {error, timeout} | errno().
+-spec poll(handle(), fd()) -> {ok, read} | {error, timeout} | errno().
 poll(Handle, FD) ->
     poll(Handle, FD, read, infinity).
 
 %% @doc Wait until `FD' is ready; `Options' is a mode or a proplist with
 %% `mode' and `timeout'.
--spec poll(handle(), term(), options()) -> {ok, read | write} | {error, timeout} | errno().
+-spec poll(handle(), fd(), options()) -> {ok, read | write} | {error, timeout} | errno().
 poll(Handle, FD, Options) ->
     case options(Options, read) of
-        error -> poll(Handle, FD, bad, infinity);
-        {Mode, Timeout} -> poll(Handle, FD, Mode, Timeout)
+        error -> poll_checked(Handle, FD, bad, infinity);
+        {Mode, Timeout} -> poll_checked(Handle, FD, Mode, Timeout)
     end.
 
 %% @doc Wait until `FD' is ready in `Mode', at most `Timeout' ms. A poll
 %% that returns, however it returns, leaves nothing armed and no message
 %% behind.
--spec poll(handle(), term(), term(), term()) ->
+-spec poll(handle(), fd(), options(), timeout()) ->
     {ok, read | write} | {error, timeout} | errno().
 poll(Handle, FD, Options, Timeout) when is_list(Options) ->
     case options(Options, read) of
-        {Mode, _} -> poll(Handle, FD, Mode, Timeout);
-        error -> poll(Handle, FD, bad, Timeout)
+        {Mode, _} -> poll_checked(Handle, FD, Mode, Timeout);
+        error -> poll_checked(Handle, FD, bad, Timeout)
     end;
 poll(Handle, FD, Mode, Timeout) ->
+    poll_checked(Handle, FD, Mode, Timeout).
+
+%% Any argument may be bad: the fd is checked first (ebadf), then the
+%% mode and timeout (einval).
+poll_checked(Handle, FD, Mode, Timeout) ->
     case {valid_fd(FD), valid_mode(Mode), valid_timeout(Timeout)} of
         {false, _, _} -> {error, ebadf};
         {true, true, true} ->
@@ -176,7 +188,7 @@ poll(Handle, FD, Mode, Timeout) ->
 %% @doc Make `Pid' the controlling process of the service. Only the
 %% current controlling process may do it; the new one is linked to the
 %% service. Interests keep reporting to the processes that armed them.
--spec controlling_process(handle(), term()) -> ok | {error, not_owner | einval | closed}.
+-spec controlling_process(handle(), pid()) -> ok | {error, not_owner | einval | closed}.
 controlling_process(Handle, Pid) when is_pid(Pid) ->
     request(Handle, none, fun(Ref) -> inert_req:controlling_process(self(), Ref, Pid) end, infinity,
             fun no_daemon/0);
@@ -216,7 +228,7 @@ vm_armed(Handle) ->
 %% @doc Have inertd duplicate `FD' through an SCM_RIGHTS round trip: the
 %% new fd refers to the same open file. The caller owns it (see
 %% `inert_fd:close/1').
--spec dup(handle(), term()) -> {ok, non_neg_integer()} | errno().
+-spec dup(handle(), fd()) -> {ok, fd()} | errno().
 dup(Handle, FD) ->
     case valid_fd(FD) of
         false -> {error, ebadf};
@@ -226,7 +238,7 @@ dup(Handle, FD) ->
 
 %% @doc Have inertd open the socket `Spec' describes (see
 %% `inert_fd:open/2') and hand it over; the caller owns it.
--spec open(handle(), term()) -> {ok, non_neg_integer()} | errno().
+-spec open(handle(), inert_fdlib:spec()) -> {ok, fd()} | errno().
 open(Handle, Spec) ->
     case inert_fdlib:spec(Spec) of
         {ok, Full} -> handover(request(Handle, none, fun(Ref) -> inert_req:open(self(), Ref, Full) end,
