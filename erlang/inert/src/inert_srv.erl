@@ -35,7 +35,6 @@
 -export([handover_of/1]).
 -endif.
 
--define(PROTOCOL_VERSION, 2).
 -define(START_TIMEOUT, 10000).
 %% Every restart counts one, every FORGIVE_MS a daemon ran takes one off
 %% (a start that fails counts one too): past MAX_RESTARTS each start
@@ -49,8 +48,6 @@
 %% Acknowledge every ACK_EVERY frames: inertd stops reading requests when
 %% 256 frames are unacknowledged (PROTOCOL.md, "Flow control").
 -define(ACK_EVERY, 64).
-%% Requested send buffer of the side channel (bytes).
--define(SIDE_SNDBUF, 4 * 1024 * 1024).
 
 
 %% When a caller waiting for a restart wants `down' instead: never
@@ -217,7 +214,7 @@ init(Owner0) ->
     end,
     Tab = inert_table:new(),
     persistent_term:put({?MODULE, table, self()}, Tab),
-    case start_sync(#st{owner = Owner, exe = inertd_path(), tab = Tab}) of
+    case start_sync(#st{owner = Owner, exe = inert_daemon:path(), tab = Tab}) of
         {ok, St} ->
             %% The owner of a private service (it may be dead already:
             %% then its 'EXIT' stops the service at once).
@@ -440,9 +437,16 @@ entry({error, Pid, Ref, Reason}, #st{cancelled = Cancelled} = St) ->
 entry({reply, Pid, Ref, Term}, St) ->
     Pid ! {Ref, Term},
     St;
-entry({hello, _Owner, ?PROTOCOL_VERSION}, St) ->
-    St;
+entry({hello, _Owner, Version} = Entry, St) ->
+    %% A hello after the start's (its own was checked then).
+    case Version =:= inert_daemon:version() of
+        true -> St;
+        false -> unknown_entry(Entry, St)
+    end;
 entry(Entry, St) ->
+    unknown_entry(Entry, St).
+
+unknown_entry(Entry, St) ->
     logger:notice("inert: unknown entry from inertd: ~p", [Entry]),
     St.
 
@@ -550,23 +554,21 @@ monitor_caller(Pid, #st{mons = Mons} = St) ->
 %% waits for those frames (start_sync/1); a restart takes them as
 %% messages, so that this process serves callers meanwhile.
 open_daemon(#st{exe = Exe} = St) ->
-    try open_port({spawn_executable, Exe},
-                  [{args, ["-vm-pid", os:getpid(), "-poller", poller()]}, {packet, 4},
-                   binary, exit_status, use_stdio]) of
-        Port ->
+    case inert_daemon:open(Exe) of
+        {ok, Port} ->
             Timer = erlang:start_timer(?START_TIMEOUT, self(), {start_timeout, Port}),
             {ok, St#st{port = Port, sock = undefined, os_pid = 0, phase = starting,
-                       start_timer = Timer}}
-    catch
-        error:Error -> {error, {inertd, Error}}
+                       start_timer = Timer}};
+        {error, _} = Error ->
+            Error
     end.
 
 %% One message of a daemon that is starting.
 -spec starting(term(), #st{}) -> {starting | started, #st{}} | {error, term(), #st{}}.
 starting({Port, {data, Frame}}, #st{port = Port, sock = undefined, owner = Owner} = St) ->
-    case decode(Frame) of
-        [{ready, ?PROTOCOL_VERSION, OsPid, Path}] ->
-            case connect_side(Path) of
+    case inert_daemon:ready(Frame) of
+        {ok, OsPid, Path} ->
+            case inert_daemon:connect_side(Path) of
                 {ok, Sock} ->
                     St1 = St#st{sock = Sock, os_pid = OsPid},
                     case inert_req:send(Sock, inert_req:hello(Owner), none, infinity) of
@@ -576,46 +578,18 @@ starting({Port, {data, Frame}}, #st{port = Port, sock = undefined, owner = Owner
                 {error, Why} ->
                     {error, {inertd, {side_channel, Why}}, St}
             end;
-        Other ->
-            {error, {inertd, {bad_ready, Other}}, St}
+        {error, Why} ->
+            {error, {inertd, Why}, St}
     end;
 starting({Port, {data, Frame}}, #st{port = Port, owner = Owner} = St) ->
-    case decode(Frame) of
-        [{hello, Owner, ?PROTOCOL_VERSION}] -> {started, St};
-        Other -> {error, {inertd, {bad_hello, Other}}, St}
+    case inert_daemon:hello(Frame, Owner) of
+        ok -> {started, St};
+        {error, Why} -> {error, {inertd, Why}, St}
     end;
 starting({Port, {exit_status, Status}}, #st{port = Port} = St) ->
     {error, {inertd, {exit_status, Status}}, St};
 starting({timeout, _, {start_timeout, Port}}, #st{port = Port} = St) ->
     {error, {inertd, start_timeout}, St}.
-
-decode(Frame) ->
-    try
-        binary_to_term(Frame, [safe])
-    catch
-        error:badarg -> undecodable
-    end.
-
-connect_side(Path) ->
-    case socket:open(local, seqpacket, default) of
-        {ok, Sock} -> connect_side(Sock, Path);
-        {error, _} = Error -> Error
-    end.
-
-connect_side(Sock, Path) ->
-    %% fdsets do not wait for inertd, so many callers can have many
-    %% requests in flight: a full send buffer makes them queue in the
-    %% socket NIF (EAGAIN, select, retry), which cut the rate of 10
-    %% concurrent callers by more than half (BENCHMARKS.md). The kernel
-    %% caps this at net.core.wmem_max; best effort.
-    _ = socket:setopt(Sock, {socket, sndbuf}, ?SIDE_SNDBUF),
-    case socket:connect(Sock, #{family => local, path => Path}) of
-        ok ->
-            {ok, Sock};
-        {error, _} = Error ->
-            _ = socket:close(Sock),
-            Error
-    end.
 
 %% The first start: wait for the daemon's frames here.
 start_sync(St0) ->
@@ -727,33 +701,4 @@ send(#st{feeder = Feeder}, Req) ->
 close_daemon(#st{port = Port, sock = Sock, feeder = Feeder, start_timer = Timer}) ->
     _ = Timer =:= undefined orelse erlang:cancel_timer(Timer),
     _ = Feeder =:= undefined orelse begin unlink(Feeder), exit(Feeder, kill) end,
-    _ = Port =:= undefined orelse port_close_quiet(Port),
-    _ = Sock =:= undefined orelse socket:close(Sock),
-    ok.
-
-port_close_quiet(Port) ->
-    try
-        erlang:port_close(Port)
-    catch
-        error:badarg -> true
-    end.
-
-%% The -poller of inertd: the application's `poller' (auto, io_uring,
-%% epoll); inertd refuses a value it does not know, and the start fails.
-poller() ->
-    atom_to_list(application:get_env(inert, poller, auto)).
-
-%% priv/inertd of the application; $INERTD overrides it.
-inertd_path() ->
-    case os:getenv("INERTD") of
-        false ->
-            Priv = case code:priv_dir(inert) of
-                {error, bad_name} ->
-                    filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
-                Dir ->
-                    Dir
-            end,
-            filename:join(Priv, "inertd");
-        Path ->
-            Path
-    end.
+    inert_daemon:close(Port, Sock).
