@@ -31,9 +31,6 @@
          clear_down/3, status/1, info_keys/0, errnos/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
--ifdef(TEST).
--export([handover_of/1]).
--endif.
 
 -define(START_TIMEOUT, 10000).
 %% Every restart counts one, every FORGIVE_MS a daemon ran takes one off
@@ -265,6 +262,7 @@ handle_call(_Request, _From, St) ->
 
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast({taken, Token}, #st{handovers = Handovers} = St) ->
+    %% From inert_handover:taken/1.
     %% The caller has the fd: it is its own from now on.
     erlang:demonitor(Token, [flush]),
     {noreply, St#st{handovers = maps:remove(Token, Handovers)}};
@@ -456,17 +454,20 @@ unknown_entry(Entry, St) ->
 
 %% Read every handover waiting, then wait for the next select message.
 read_side(#st{sock = Sock} = St) ->
-    case socket:recvmsg(Sock, 0, 0, [], nowait) of
-        {ok, Msg} ->
-            case iolist_size(maps:get(iov, Msg, [])) + length(maps:get(ctrl, Msg, [])) of
-                0 ->
-                    %% End of file: inertd closed the side channel. Its
-                    %% exit is handled when it comes.
-                    St;
-                _ ->
-                    read_side(side_msg(Msg, St))
-            end;
-        {select, _} ->
+    case inert_handover:read(Sock) of
+        {ok, {fd, Pid, Ref, FD}} ->
+            read_side(hand_over(Pid, Ref, FD, St));
+        {ok, {error, Pid, Ref, Reason}} ->
+            Pid ! {Ref, {error, Reason}},
+            read_side(St);
+        {dropped, Why} ->
+            logger:error("inert: side channel message from inertd dropped: ~p", [Why]),
+            read_side(St);
+        select ->
+            St;
+        eof ->
+            %% inertd closed the side channel. Its exit is handled when
+            %% it comes.
             St;
         {error, Reason} ->
             %% The daemon is going away; its exit is handled when it comes.
@@ -474,58 +475,11 @@ read_side(#st{sock = Sock} = St) ->
             St
     end.
 
-%% One message from inertd: {fd, Pid, Ref} with exactly one fd.
-side_msg(Msg, St) ->
-    case handover_of(Msg) of
-        {ok, Pid, Ref, FD} ->
-            hand_over(Pid, Ref, FD, St);
-        {error, Pid, Ref, Reason} ->
-            Pid ! {Ref, {error, Reason}},
-            St;
-        {error, Why} ->
-            logger:error("inert: side channel message from inertd dropped: ~p", [Why]),
-            St
-    end.
-
-%% What a side channel message hands over. Every fd of the message but
-%% the one returned is closed: a message that is not {fd, Pid, Ref} with
-%% exactly one fd keeps none.
--spec handover_of(socket:msg_recv()) ->
-    {ok, pid(), term(), non_neg_integer()} | {error, pid(), term(), atom()} | {error, term()}.
-handover_of(#{iov := IOV, flags := Flags} = Msg) ->
-    Taken = inert_fdlib:take(Msg, 1),
-    try binary_to_term(iolist_to_binary(IOV), [safe]) of
-        {fd, Pid, Ref} when is_pid(Pid) ->
-            case Taken of
-                {ok, _, [FD]} ->
-                    {ok, Pid, Ref, FD};
-                {ok, _, FDs} ->
-                    _ = [inert_fdlib:close(FD) || FD <- FDs],
-                    {error, Pid, Ref, einval};
-                {error, _} ->
-                    case lists:member(ctrunc, Flags) of
-                        %% Control data cut short: the VM is at its fd limit.
-                        true -> {error, Pid, Ref, emfile};
-                        false -> {error, Pid, Ref, einval}
-                    end
-            end;
-        Other ->
-            _ = closed_all(Taken),
-            {error, {unexpected, Other}}
-    catch
-        error:badarg ->
-            _ = closed_all(Taken),
-            {error, undecodable}
-    end.
-
-closed_all({ok, _, FDs}) -> [inert_fdlib:close(FD) || FD <- FDs];
-closed_all({error, _}) -> [].
-
-%% The caller owns FD once it acknowledges the handover with
-%% {taken, Token}; if it dies first (or is dead already) FD is closed.
+%% The caller owns FD once it acknowledges the handover
+%% (inert_handover:taken/1); if it dies first (or is dead already) FD is
+%% closed.
 hand_over(Pid, Ref, FD, #st{handovers = Handovers} = St) ->
-    Token = erlang:monitor(process, Pid),
-    Pid ! {Ref, {fd, self(), Token, FD}},
+    Token = inert_handover:offer(Pid, Ref, FD),
     St#st{handovers = Handovers#{Token => {Pid, FD}}}.
 
 %% Count a frame; tell inertd every ?ACK_EVERY frames.

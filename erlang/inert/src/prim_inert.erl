@@ -253,8 +253,8 @@ open(Handle, Spec) ->
 %% An fd handed over by the service (PROTOCOL.md, "Handing fds to the
 %% VM"): acknowledge it, so that the service no longer closes it if this
 %% process dies.
-handover({fd, Srv, Token, FD}) ->
-    gen_server:cast(Srv, {taken, Token}),
+handover({fd, _Srv, _Token, FD} = Offer) ->
+    ok = inert_handover:taken(Offer),
     {ok, FD};
 handover(Reply) ->
     Reply.
