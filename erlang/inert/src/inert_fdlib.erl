@@ -35,7 +35,7 @@
 %% Over any unix socket
 %%--------------------------------------------------------------------
 
-% @doc What `inert_fd:send/4' does.
+%% @doc What `inert_fd:send/4' does.
 -spec send(socket:socket(), iodata(), [fd()], timeout()) -> ok | {error, error_reason()}.
 send(Sock, Payload, FDs, Timeout) ->
     case is_socket(Sock) andalso is_fd_list(FDs) andalso length(FDs) =< ?MAX_FDS
@@ -91,7 +91,7 @@ sent({ok, Rest}, Sock, Timeout) -> sent(socket:send(Sock, Rest, Timeout), Sock, 
 sent({error, {Reason, _Rest}}, _Sock, _Timeout) -> {error, Reason};
 sent({error, _} = Error, _Sock, _Timeout) -> Error.
 
-% @doc What `inert_fd:recv/3' does.
+%% @doc What `inert_fd:recv/3' does.
 -spec recv(socket:socket(), non_neg_integer(), timeout()) ->
     {ok, binary(), [fd()]} | {error, error_reason()}.
 recv(Sock, MaxFDs, Timeout) when is_integer(MaxFDs), MaxFDs >= 0, MaxFDs =< ?MAX_FDS ->
@@ -104,7 +104,7 @@ recv(Sock, MaxFDs, Timeout) when is_integer(MaxFDs), MaxFDs >= 0, MaxFDs =< ?MAX
 recv(_Sock, _MaxFDs, _Timeout) ->
     {error, einval}.
 
-% @doc What `inert_fd:take/2' does.
+%% @doc What `inert_fd:take/2' does.
 -spec take(socket:msg_recv() | term(), non_neg_integer() | term()) ->
     {ok, binary(), [fd()]} | {error, too_many_fds | truncated | unexpected_control | einval}.
 take(#{iov := IOV, flags := Flags} = Msg, MaxFDs)
@@ -165,7 +165,7 @@ ctrl_size(N) ->
 align(N, W) ->
     (N + W - 1) div W * W.
 
-% @doc What `inert_fd:close/1' does.
+%% @doc What `inert_fd:close/1' does.
 -spec close(term()) -> ok | {error, ebadf | term()}.
 close(FD) ->
     case valid_fd(FD) andalso prim_file:file_desc_to_ref(FD, [read]) of
@@ -174,7 +174,7 @@ close(FD) ->
         {error, _} = Error -> Error
     end.
 
-% @doc What `inert_fd:spec/1' does.
+%% @doc What `inert_fd:spec/1' does.
 -spec spec(term()) -> {ok, full_spec()} | error.
 spec(Spec) when is_list(Spec) ->
     try maps:from_list(proplists:unfold(Spec)) of
