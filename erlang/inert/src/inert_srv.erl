@@ -20,10 +20,12 @@
 %% closes any fd whose caller dies before it has taken it.
 %%
 %% It must not wait on the daemon: its own requests (re-arms, cancel,
-%% down) go through the feeder, a process that may block on a full side
-%% channel while this one keeps acknowledging frames. It builds no
-%% request term itself (inert_req does). The wire protocol is in
-%% protocol/PROTOCOL.md.
+%% down) go through the feeder (inert_feeder), a process that may block
+%% on a full side channel while this one keeps acknowledging frames. It
+%% builds no request term itself (inert_req does), touches no record of
+%% the table but through inert_table, opens and closes the daemon through
+%% inert_daemon and decodes hand-overs through inert_handover. The wire
+%% protocol is in protocol/PROTOCOL.md.
 -module(inert_srv).
 -behaviour(gen_server).
 
