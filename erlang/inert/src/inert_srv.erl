@@ -9,15 +9,15 @@
 %% the port owner.
 %%
 %% It creates the service's ownership table (inert_table, which alone
-%% reads and writes it) and makes the changes inertd's entries mean: an
-%% interest delivered, cleared or failed, an fd the VM closed, a holder
-%% that died. The table is what makes `fdset' answer without a round
-%% trip to inertd, and what a restarted daemon is re-armed from. This
-%% process monitors every process that arms an fd, so that its interests
-%% are cleared when it dies, and remembers cancelled polls so that their
-%% late answers are dropped instead of reaching a mailbox. It also reads
-%% the side channel, where inertd hands over the fds of dup and open, and
-%% closes any fd whose caller dies before it has taken it.
+%% reads and writes it); what inertd's entries mean for the table and the
+%% callers (an interest delivered, cleared or failed, an fd the VM
+%% closed, a cancelled poll's late answer dropped) is inert_relay's. The
+%% table is what makes `fdset' answer without a round trip to inertd,
+%% and what a restarted daemon is re-armed from. This process monitors
+%% every process that arms an fd, so that its records go when it dies
+%% (once inertd has been told). It also reads the side channel, where
+%% inertd hands over the fds of dup and open, and closes any fd whose
+%% caller dies before it has taken it.
 %%
 %% It must not wait on the daemon: its own requests (re-arms, cancel,
 %% down) go through the feeder (inert_feeder), a process that may block
@@ -81,8 +81,8 @@
     tab :: inert_table:table(),
     %% callers we monitor -> monitor reference
     mons = #{} :: #{pid() => reference()},
-    %% polls cancelled after a timeout whose answers must be dropped
-    cancelled = #{} :: #{reference() => true},
+    %% what the entries of inertd mean for the table and the callers
+    relay :: inert_relay:relay(),
     %% callers waiting for the daemon to be restarted, and when they want
     %% to be told that none runs (see await_restart/4)
     waiters = [] :: [{gen_server:from(), if_down()}],
@@ -213,7 +213,8 @@ init(Owner0) ->
     end,
     Tab = inert_table:new(),
     persistent_term:put({?MODULE, table, self()}, Tab),
-    case start_sync(#st{owner = Owner, exe = inert_daemon:path(), tab = Tab}) of
+    case start_sync(#st{owner = Owner, exe = inert_daemon:path(), tab = Tab,
+                        relay = inert_relay:new(Tab)}) of
         {ok, St} ->
             %% The owner of a private service (it may be dead already:
             %% then its 'EXIT' stops the service at once).
@@ -241,13 +242,13 @@ handle_call({await_restart, Port, IfDown}, From, #st{port = P, phase = Phase} = 
     end;
 handle_call({clear_down, FD, Mode}, _From, #st{phase = Phase} = St)
   when Phase =:= starting; Phase =:= down ->
-    clear_record(FD, Mode, St),
+    ok = inert_relay:clear_down(FD, Mode, St#st.relay),
     {reply, ok, St};
 handle_call({clear_down, _FD, _Mode}, _From, St) ->
     {reply, retry, St};
 handle_call({cancel, Ref, FD}, _From, St) ->
     send(St, inert_req:cancel(Ref, FD)),
-    {reply, ok, St#st{cancelled = (St#st.cancelled)#{Ref => true}}};
+    {reply, ok, St#st{relay = inert_relay:cancel(Ref, St#st.relay)}};
 handle_call(status, _From, St) ->
     Reply = #{
         os_pid => St#st.os_pid,
@@ -357,94 +358,26 @@ terminate(_Reason, St) ->
                                not is_process_alive(Pid)],
     ok.
 
-%% What inertd does for an fdclr, done here while none runs: Mode leaves
-%% the fdset record of FD; a poll waiting for any of Mode ends.
-clear_record(FD, Mode, #st{tab = Tab, cancelled = Cancelled}) ->
-    case inert_table:clear(Tab, FD, Mode) of
-        {poll_ended, Pid, Ref} ->
-            %% Its caller waits for a daemon and finds this answer then,
-            %% or at its timeout.
-            _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {error, ecanceled}}),
-            ok;
-        ok ->
-            ok
-    end.
-
 %%--------------------------------------------------------------------
 %% Entries from inertd
 %%--------------------------------------------------------------------
 
-entry({inert_read, Pid, FD, Ref}, #st{tab = Tab} = St) ->
-    _ = inert_table:delivered(Tab, FD, Pid, read, Ref),
-    Pid ! {inert_read, self(), FD},
-    St;
-entry({inert_write, Pid, FD, Ref}, #st{tab = Tab} = St) ->
-    _ = inert_table:delivered(Tab, FD, Pid, write, Ref),
-    Pid ! {inert_write, self(), FD},
-    St;
-entry({polled, Pid, Ref, _FD, Dir}, #st{cancelled = Cancelled} = St) ->
-    %% The poll's record is the caller's to drop: it does when its poll
-    %% returns, however it returns (prim_inert).
-    _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {ok, Dir}}),
-    St;
-entry({failed, Pid, Ref, FD, Why}, #st{tab = Tab} = St) ->
-    %% An fdset inertd could not arm (emfile, ...): report it ready,
-    %% as poll(2) reports an fd it cannot wait on, and keep the reason for
-    %% the caller's next call on FD. Unless the caller has re-armed or
-    %% cleared FD since: then this answer is out of date.
-    Reason = case Why of
-        {ebusy, _} -> ebusy;
-        _ -> Why
-    end,
-    case inert_table:failed(Tab, FD, Pid, Ref, Reason) of
-        {ok, Mode} -> lists:foreach(fun(Tag) -> Pid ! {Tag, self(), FD} end, tags(Mode));
-        stale -> ok
-    end,
-    St;
-entry({cleared, Pid, Ref, FD, Left, IRef}, #st{tab = Tab} = St) ->
-    case inert_table:cleared(Tab, FD, Left, IRef) of
-        {poll_ended, Poller} ->
-            %% The whole poll is cleared: its caller waits for an answer
-            %% nobody else will give (its record is its own to drop).
-            _ = is_map_key(IRef, St#st.cancelled) orelse (Poller ! {IRef, {error, ecanceled}}),
-            ok;
-        ok ->
-            ok
-    end,
-    Pid ! {Ref, ok},
-    St;
-entry({closed, _Pid, Ref, FD}, #st{tab = Tab} = St) ->
-    %% inertd dropped the fdset Ref because the VM closed FD without
-    %% fdclr (or the number names another file now): the record goes if
-    %% it is still that interest's; nobody is sent anything.
-    ok = inert_table:closed(Tab, FD, Ref),
-    St;
-entry({cancelled, Ref}, St) ->
-    St#st{cancelled = maps:remove(Ref, St#st.cancelled)};
 entry({owner, Pid, Ref, NewOwner}, #st{owner = Old} = St) ->
     true = link(NewOwner),
     _ = Old =:= self() orelse Old =:= NewOwner orelse unlink(Old),
     Pid ! {Ref, ok},
     St#st{owner = NewOwner};
-entry({error, Pid, Ref, Reason}, St) when is_integer(Ref) ->
-    %% An fdset whose fd inertd could not even read (prim_inert checks
-    %% it): nobody waits for this answer.
-    logger:warning("inert: inertd refused an fdset of ~p: ~p", [Pid, Reason]),
-    St;
-entry({error, Pid, Ref, Reason}, #st{cancelled = Cancelled} = St) ->
-    _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {error, Reason}}),
-    St;
-entry({reply, Pid, Ref, Term}, St) ->
-    Pid ! {Ref, Term},
-    St;
 entry({hello, _Owner, Version} = Entry, St) ->
     %% A hello after the start's (its own was checked then).
     case Version =:= inert_daemon:version() of
         true -> St;
         false -> unknown_entry(Entry, St)
     end;
-entry(Entry, St) ->
-    unknown_entry(Entry, St).
+entry(Entry, #st{relay = Relay} = St) ->
+    case inert_relay:entry(Entry, Relay) of
+        unknown -> unknown_entry(Entry, St);
+        Relay1 -> St#st{relay = Relay1}
+    end.
 
 unknown_entry(Entry, St) ->
     logger:notice("inert: unknown entry from inertd: ~p", [Entry]),
@@ -490,10 +423,6 @@ ack(#st{frames = N, port = Port} = St) when (N + 1) rem ?ACK_EVERY =:= 0 ->
     St#st{frames = N + 1};
 ack(#st{frames = N} = St) ->
     St#st{frames = N + 1}.
-
-tags(read) -> [inert_read];
-tags(write) -> [inert_write];
-tags(read_write) -> [inert_read, inert_write].
 
 monitor_caller(Pid, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
     St;
@@ -593,7 +522,8 @@ restart(#st{started_at = Started, quick = Quick} = St) ->
     Lived = erlang:monotonic_time(millisecond) - Started,
     Quick0 = max(0, Quick - Lived div ?FORGIVE_MS),
     schedule(St#st{port = undefined, sock = undefined, feeder = undefined,
-                   start_timer = undefined, cancelled = #{}, quick = Quick0 + 1}).
+                   start_timer = undefined, relay = inert_relay:restarted(St#st.relay),
+                   quick = Quick0 + 1}).
 
 %% A start that failed: try again later; say so, at most every
 %% LOG_EVERY_MS.
