@@ -29,6 +29,8 @@ inertd: deps
 build: inertd
 	cd $(APP) && $(REBAR) compile
 
+# make test runs the slow fault cases even where INERT_SKIP_SLOW=1 is set.
+test: export INERT_SKIP_SLOW =
 test: deps lint test-go test-go-oldest fuzz cross test-erlang dialyzer bench-smoke test-user-projects
 	@echo "make test: all checks passed"
 
@@ -74,6 +76,7 @@ fuzz:
 cross:
 	@for os in $(GOOS_CROSS); do echo "GOOS=$$os go build ./..."; GOOS=$$os go build ./... || exit 1; done
 
+# INERT_SKIP_SLOW=1 skips the fault suite's slow group (RELIABILITY.md).
 test-erlang: inertd
 	cd $(APP) && $(REBAR) do compile, eunit, ct --readable=compact
 

@@ -1,8 +1,8 @@
 %% @doc What `inert_srv' spends per event, apart from everything else:
 %% decoding a frame of N `{inert_read, Pid, FD, Gen}' entries
 %% (`binary_to_term/2' with `[safe]'), the ownership table update of each
-%% (`inert_srv:delivered/5' itself, on a table made as `inert_srv' makes
-%% it), and the message to the caller. Median of `Reps' runs after one warm-up.
+%% (`inert_table:delivered/5' itself, on a table made by
+%% `inert_table:new/0', as the service makes it), and the message to the caller. Median of `Reps' runs after one warm-up.
 %%
 %%   erl -noshell -pa erlang/inert/_build/default/lib/inert/ebin \
 %%       -pa bench/out/ebin -eval 'bench_srv_cost:main(), halt().'
@@ -27,20 +27,21 @@ run(N, Reps) ->
                     || K <- [decode_us, ets_us, send_us]]).
 
 once(N, Sink) ->
-    Tab = inert_srv:new_table(),
+    Tab = inert_table:new(),
     Frame = term_to_binary([{inert_read, Sink, FD, FD + 1} || FD <- lists:seq(1, N)]),
-    true = ets:insert(Tab, [{FD, Sink, read, fdset, FD + 1} || FD <- lists:seq(1, N)]),
+    _ = [{ok, none, []} = inert_table:claim(Tab, inert_table:fdset(FD, Sink, read, FD + 1))
+         || FD <- lists:seq(1, N)],
     {TD, Entries} = timer:tc(fun() -> binary_to_term(Frame, [safe]) end),
     {TE, ok} = timer:tc(fun() -> delete_all(Tab, Entries) end),
-    0 = ets:info(Tab, size),                    % every record went
+    0 = inert_table:size(Tab),                    % every record went
     {TS, ok} = timer:tc(fun() -> send_all(Entries) end),
-    true = ets:delete(Tab),
+    ok = inert_table:delete(Tab),
     #{decode_us => TD / N, ets_us => TE / N, send_us => TS / N}.
 
 delete_all(_Tab, []) ->
     ok;
 delete_all(Tab, [{inert_read, Pid, FD, Gen} | Rest]) ->
-    true = inert_srv:delivered(Tab, FD, Pid, read, Gen),
+    true = inert_table:delivered(Tab, FD, Pid, read, Gen),
     delete_all(Tab, Rest).
 
 send_all([]) ->

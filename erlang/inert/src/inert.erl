@@ -9,6 +9,9 @@
 %% {inert_read, PollId, FD}    % FD is ready for reading
 %% {inert_write, PollId, FD}   % FD is ready for writing
 %% '''
+%%
+%% A facade over `prim_inert' with the handle `inert': it owns nothing and
+%% must not do more than name the shared service.
 -module(inert).
 
 -export([start/0, stop/0]).
@@ -38,40 +41,40 @@ pollid() ->
     whereis(inert).
 
 %% @doc Monitor FD for one read event.
--spec fdset(integer()) -> ok | prim_inert:errno().
+-spec fdset(prim_inert:fd()) -> ok | prim_inert:errno().
 fdset(FD) ->
     prim_inert:fdset(inert, FD, read).
 
 %% @doc Monitor FD for one event per direction of the mode
 %% (`read | write | read_write' or `[{mode, Mode}]').
--spec fdset(integer(), prim_inert:mode() | proplists:proplist()) -> ok | prim_inert:errno().
+-spec fdset(prim_inert:fd(), prim_inert:options()) -> ok | prim_inert:errno().
 fdset(FD, Options) ->
     prim_inert:fdset(inert, FD, Options).
 
 %% @doc Clear both directions of FD.
--spec fdclr(integer()) -> ok | prim_inert:errno().
+-spec fdclr(prim_inert:fd()) -> ok | prim_inert:errno().
 fdclr(FD) ->
     prim_inert:fdclr(inert, FD, read_write).
 
 %% @doc Clear directions of FD.
--spec fdclr(integer(), prim_inert:mode() | proplists:proplist()) -> ok | prim_inert:errno().
+-spec fdclr(prim_inert:fd(), prim_inert:options()) -> ok | prim_inert:errno().
 fdclr(FD, Options) ->
     prim_inert:fdclr(inert, FD, Options).
 
 %% @doc Block until FD is readable.
--spec poll(integer()) -> {ok, read} | {error, timeout} | prim_inert:errno().
+-spec poll(prim_inert:fd()) -> {ok, read} | {error, timeout} | prim_inert:errno().
 poll(FD) ->
     prim_inert:poll(inert, FD, read, infinity).
 
 %% @doc Block until FD is ready for the mode (or proplist with `mode' and
 %% `timeout').
--spec poll(integer(), prim_inert:mode() | proplists:proplist()) ->
+-spec poll(prim_inert:fd(), prim_inert:options()) ->
     {ok, read | write} | {error, timeout} | prim_inert:errno().
 poll(FD, Options) ->
     prim_inert:poll(inert, FD, Options).
 
 %% @doc Block until FD is ready, at most Timeout milliseconds.
--spec poll(integer(), prim_inert:mode() | proplists:proplist(), timeout()) ->
+-spec poll(prim_inert:fd(), prim_inert:options(), timeout()) ->
     {ok, read | write} | {error, timeout} | prim_inert:errno().
 poll(FD, Mode, Timeout) ->
     prim_inert:poll(inert, FD, Mode, Timeout).

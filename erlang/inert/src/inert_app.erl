@@ -1,4 +1,5 @@
 %% @doc The inert application: supervises the shared service `inert'.
+%% Owns nothing; starts the supervisor and nothing else.
 -module(inert_app).
 -behaviour(application).
 

@@ -1,35 +1,39 @@
 %% @doc The process that owns inertd: it spawns the daemon as a port,
 %% connects the fd side channel, forwards the daemon's entries to the
-%% processes they are for, and restarts the daemon when it dies.
+%% processes they are for, and restarts the daemon when it dies (with a
+%% backoff, and without blocking: a restart's frames come as messages).
 %%
 %% Callers do not go through this process to make a request: they send
-%% straight to the side channel (see prim_inert) and get their answer from
-%% here, because every frame inertd writes arrives at the port owner.
+%% straight to the side channel (prim_inert, through inert_req) and get
+%% their answer from here, because every frame inertd writes arrives at
+%% the port owner.
 %%
-%% This process owns the ownership table: one record per fd armed through
-%% this service, {FD, Pid, Mode, Kind, Ref}, written by the callers when
-%% they claim an fd (prim_inert) and by this process when an interest is
-%% delivered, cleared or fails, or its holder dies. The table is what
-%% makes `fdset' answer without a round trip to inertd, and what a
-%% restarted daemon is re-armed from. This process monitors every process
-%% that arms an fd, so that its interests are cleared when it dies, and
-%% remembers cancelled polls so that their late answers are dropped
-%% instead of reaching a mailbox. It also reads the side channel, where inertd hands over the
-%% fds of dup and open, and closes any fd whose caller dies before it has
-%% taken it. The wire protocol is in protocol/PROTOCOL.md.
+%% It creates the service's ownership table (inert_table, which alone
+%% reads and writes it); what inertd's entries mean for the table and the
+%% callers (an interest delivered, cleared or failed, an fd the VM
+%% closed, a cancelled poll's late answer dropped) is inert_relay's. The
+%% table is what makes `fdset' answer without a round trip to inertd,
+%% and what a restarted daemon is re-armed from. This process monitors
+%% every process that arms an fd, so that its records go when it dies
+%% (once inertd has been told). It also reads the side channel, where
+%% inertd hands over the fds of dup and open, and closes any fd whose
+%% caller dies before it has taken it.
+%%
+%% It must not wait on the daemon: its own requests (re-arms, cancel,
+%% down) go through the feeder (inert_feeder), a process that may block
+%% on a full side channel while this one keeps acknowledging frames. It
+%% builds no request term itself (inert_req does), touches no record of
+%% the table but through inert_table, opens and closes the daemon through
+%% inert_daemon and decodes hand-overs through inert_handover. The wire
+%% protocol is in protocol/PROTOCOL.md.
 -module(inert_srv).
 -behaviour(gen_server).
 
 -export([start/1, start_link/2, lookup/1, table/1, await_restart/4, cancel/3,
          clear_down/3, status/1, info_keys/0, errnos/0]).
--export([new_table/0, delivered/5]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
--ifdef(TEST).
--export([minus/2, handover_of/1]).
--endif.
 
--define(PROTOCOL_VERSION, 2).
 -define(START_TIMEOUT, 10000).
 %% Every restart counts one, every FORGIVE_MS a daemon ran takes one off
 %% (a start that fails counts one too): past MAX_RESTARTS each start
@@ -43,8 +47,6 @@
 %% Acknowledge every ACK_EVERY frames: inertd stops reading requests when
 %% 256 frames are unacknowledged (PROTOCOL.md, "Flow control").
 -define(ACK_EVERY, 64).
-%% Requested send buffer of the side channel (bytes).
--define(SIDE_SNDBUF, 4 * 1024 * 1024).
 
 
 %% When a caller waiting for a restart wants `down' instead: never
@@ -58,7 +60,7 @@
     port :: port() | undefined,
     sock :: socket:socket() | undefined,
     %% the process that sends this service's own requests to the daemon
-    %% (re-arms, cancel, down): see "The feeder"
+    %% (re-arms, cancel, down): see inert_feeder
     feeder :: pid() | undefined,
     %% the daemon: starting (port open, waiting for its ready and hello
     %% frames), rearming (the feeder re-arms every record), up (callers
@@ -75,12 +77,12 @@
     os_pid = 0 :: non_neg_integer(),
     %% frames received from this inertd, ready and hello included
     frames = 0 :: non_neg_integer(),
-    %% the ownership table: {FD, Pid, Mode, Kind, Ref} (see prim_inert)
-    tab :: ets:tid(),
+    %% the ownership table (inert_table)
+    tab :: inert_table:table(),
     %% callers we monitor -> monitor reference
     mons = #{} :: #{pid() => reference()},
-    %% polls cancelled after a timeout whose answers must be dropped
-    cancelled = #{} :: #{reference() => true},
+    %% what the entries of inertd mean for the table and the callers
+    relay :: inert_relay:relay(),
     %% callers waiting for the daemon to be restarted, and when they want
     %% to be told that none runs (see await_restart/4)
     waiters = [] :: [{gen_server:from(), if_down()}],
@@ -112,7 +114,7 @@ lookup(Srv) ->
     persistent_term:get({?MODULE, Srv}, undefined).
 
 %% @doc The ownership table of a service, or `undefined'.
--spec table(pid()) -> ets:tid() | undefined.
+-spec table(pid()) -> inert_table:table() | undefined.
 table(Srv) ->
     persistent_term:get({?MODULE, table, Srv}, undefined).
 
@@ -209,9 +211,10 @@ init(Owner0) ->
         service -> self();
         Pid -> Pid
     end,
-    Tab = new_table(),
+    Tab = inert_table:new(),
     persistent_term:put({?MODULE, table, self()}, Tab),
-    case start_sync(#st{owner = Owner, exe = inertd_path(), tab = Tab}) of
+    case start_sync(#st{owner = Owner, exe = inert_daemon:path(), tab = Tab,
+                        relay = inert_relay:new(Tab)}) of
         {ok, St} ->
             %% The owner of a private service (it may be dead already:
             %% then its 'EXIT' stops the service at once).
@@ -239,20 +242,20 @@ handle_call({await_restart, Port, IfDown}, From, #st{port = P, phase = Phase} = 
     end;
 handle_call({clear_down, FD, Mode}, _From, #st{phase = Phase} = St)
   when Phase =:= starting; Phase =:= down ->
-    clear_record(FD, Mode, St),
+    ok = inert_relay:clear_down(FD, Mode, St#st.relay),
     {reply, ok, St};
 handle_call({clear_down, _FD, _Mode}, _From, St) ->
     {reply, retry, St};
 handle_call({cancel, Ref, FD}, _From, St) ->
-    send(St, {cancel, Ref, FD}),
-    {reply, ok, St#st{cancelled = (St#st.cancelled)#{Ref => true}}};
+    send(St, inert_req:cancel(Ref, FD)),
+    {reply, ok, St#st{relay = inert_relay:cancel(Ref, St#st.relay)}};
 handle_call(status, _From, St) ->
     Reply = #{
         os_pid => St#st.os_pid,
         daemon => St#st.phase,
         owner => St#st.owner,
         restarts => St#st.restarts_total,
-        armed => ets:info(St#st.tab, size),
+        armed => inert_table:size(St#st.tab),
         monitored => maps:size(St#st.mons),
         handovers => maps:size(St#st.handovers)
     },
@@ -262,6 +265,7 @@ handle_call(_Request, _From, St) ->
 
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast({taken, Token}, #st{handovers = Handovers} = St) ->
+    %% From inert_handover:taken/1.
     %% The caller has the fd: it is its own from now on.
     erlang:demonitor(Token, [flush]),
     {noreply, St#st{handovers = maps:remove(Token, Handovers)}};
@@ -316,15 +320,15 @@ handle_info({'DOWN', Token, process, _Pid, _}, #st{handovers = Handovers} = St)
   when is_map_key(Token, Handovers) ->
     %% A caller died before taking the fd it asked for.
     {_, FD} = maps:get(Token, Handovers),
-    _ = inert_fd:close(FD),
+    _ = inert_fdlib:close(FD),
     {noreply, St#st{handovers = maps:remove(Token, Handovers)}};
 handle_info({'DOWN', _MRef, process, Pid, _}, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
     %% A caller died: inertd clears (and closes) whatever it still holds,
     %% and then its records go (a new holder's request comes after; until
     %% then a new holder takes the fd over from the dead one).
     _ = case St#st.feeder of
-        undefined -> forget(St#st.tab, Pid);
-        Feeder -> Feeder ! {down, Pid}
+        undefined -> inert_table:forget(St#st.tab, Pid);
+        Feeder -> inert_feeder:down(Feeder, Pid)
     end,
     {noreply, St#st{mons = maps:remove(Pid, Mons)}};
 handle_info({monitor, Pid}, St) ->
@@ -350,105 +354,32 @@ terminate(_Reason, St) ->
     _ = persistent_term:erase({?MODULE, table, self()}),
     close_daemon(St),
     %% Handed fds whose callers are gone; a live caller may still take its.
-    _ = [inert_fd:close(FD) || {Pid, FD} <- maps:values(St#st.handovers),
+    _ = [inert_fdlib:close(FD) || {Pid, FD} <- maps:values(St#st.handovers),
                                not is_process_alive(Pid)],
     ok.
-
-%% What inertd does for an fdclr, done here while none runs: Mode leaves
-%% the fdset record of FD; a poll waiting for any of Mode ends.
-clear_record(FD, Mode, #st{tab = Tab, cancelled = Cancelled}) ->
-    case ets:lookup(Tab, FD) of
-        [{_, Pid, Armed, poll, Ref}] ->
-            Ends = minus(Armed, Mode) =/= Armed,
-            %% Its caller waits for a daemon and finds this answer then,
-            %% or at its timeout.
-            _ = not Ends orelse is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {error, ecanceled}}),
-            ok;
-        [{_, _, Armed, fdset, _} = Rec] ->
-            _ = narrow(Tab, Rec, minus(Armed, Mode)),
-            ok;
-        _ ->
-            ok
-    end.
 
 %%--------------------------------------------------------------------
 %% Entries from inertd
 %%--------------------------------------------------------------------
 
-entry({inert_read, Pid, FD, Ref}, #st{tab = Tab} = St) ->
-    delivered(Tab, FD, Pid, read, Ref),
-    Pid ! {inert_read, self(), FD},
-    St;
-entry({inert_write, Pid, FD, Ref}, #st{tab = Tab} = St) ->
-    delivered(Tab, FD, Pid, write, Ref),
-    Pid ! {inert_write, self(), FD},
-    St;
-entry({polled, Pid, Ref, _FD, Dir}, #st{cancelled = Cancelled} = St) ->
-    %% The poll's record is the caller's to drop: it does when its poll
-    %% returns, however it returns (prim_inert).
-    _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {ok, Dir}}),
-    St;
-entry({failed, Pid, Ref, FD, Why}, #st{tab = Tab} = St) ->
-    %% An fdset inertd could not arm (emfile, ...): report it ready,
-    %% as poll(2) reports an fd it cannot wait on, and keep the reason for
-    %% the caller's next call on FD. Unless the caller has re-armed or
-    %% cleared FD since: then this answer is out of date.
-    Reason = case Why of
-        {ebusy, _} -> ebusy;
-        _ -> Why
-    end,
-    case ets:lookup(Tab, FD) of
-        [{_, Pid, Mode, fdset, Ref} = Rec] ->
-            Failed = {FD, Pid, Mode, {error, Reason}, Ref},
-            case ets:select_replace(Tab, [{Rec, [], [{const, Failed}]}]) of
-                1 -> lists:foreach(fun(Tag) -> Pid ! {Tag, self(), FD} end, tags(Mode));
-                0 -> ok
-            end;
-        _ ->
-            ok
-    end,
-    St;
-entry({cleared, Pid, Ref, FD, Left, IRef}, #st{tab = Tab} = St) ->
-    case ets:lookup(Tab, FD) of
-        [{_, Poller, _, poll, IRef}] when Left =:= none ->
-            %% The whole poll is cleared: its caller waits for an answer
-            %% nobody else will give (its record is its own to drop).
-            _ = is_map_key(IRef, St#st.cancelled) orelse (Poller ! {IRef, {error, ecanceled}}),
-            true;
-        [{_, _, _, Kind, IRef} = Rec] when is_atom(Kind) ->
-            narrow(Tab, Rec, Left);
-        _ ->
-            true
-    end,
-    Pid ! {Ref, ok},
-    St;
-entry({closed, _Pid, Ref, FD}, #st{tab = Tab} = St) ->
-    %% inertd dropped the fdset Ref because the VM closed FD without
-    %% fdclr (or the number names another file now): the record goes if
-    %% it is still that interest's; nobody is sent anything.
-    _ = ets:select_delete(Tab, [{{FD, '_', '_', fdset, Ref}, [], [true]}]),
-    St;
-entry({cancelled, Ref}, St) ->
-    St#st{cancelled = maps:remove(Ref, St#st.cancelled)};
 entry({owner, Pid, Ref, NewOwner}, #st{owner = Old} = St) ->
     true = link(NewOwner),
     _ = Old =:= self() orelse Old =:= NewOwner orelse unlink(Old),
     Pid ! {Ref, ok},
     St#st{owner = NewOwner};
-entry({error, Pid, Ref, Reason}, St) when is_integer(Ref) ->
-    %% An fdset whose fd inertd could not even read (prim_inert checks
-    %% it): nobody waits for this answer.
-    logger:warning("inert: inertd refused an fdset of ~p: ~p", [Pid, Reason]),
-    St;
-entry({error, Pid, Ref, Reason}, #st{cancelled = Cancelled} = St) ->
-    _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {error, Reason}}),
-    St;
-entry({reply, Pid, Ref, Term}, St) ->
-    Pid ! {Ref, Term},
-    St;
-entry({hello, _Owner, ?PROTOCOL_VERSION}, St) ->
-    St;
-entry(Entry, St) ->
+entry({hello, _Owner, Version} = Entry, St) ->
+    %% A hello after the start's (its own was checked then).
+    case Version =:= inert_daemon:version() of
+        true -> St;
+        false -> unknown_entry(Entry, St)
+    end;
+entry(Entry, #st{relay = Relay} = St) ->
+    case inert_relay:entry(Entry, Relay) of
+        unknown -> unknown_entry(Entry, St);
+        Relay1 -> St#st{relay = Relay1}
+    end.
+
+unknown_entry(Entry, St) ->
     logger:notice("inert: unknown entry from inertd: ~p", [Entry]),
     St.
 
@@ -458,17 +389,20 @@ entry(Entry, St) ->
 
 %% Read every handover waiting, then wait for the next select message.
 read_side(#st{sock = Sock} = St) ->
-    case socket:recvmsg(Sock, 0, 0, [], nowait) of
-        {ok, Msg} ->
-            case iolist_size(maps:get(iov, Msg, [])) + length(maps:get(ctrl, Msg, [])) of
-                0 ->
-                    %% End of file: inertd closed the side channel. Its
-                    %% exit is handled when it comes.
-                    St;
-                _ ->
-                    read_side(side_msg(Msg, St))
-            end;
-        {select, _} ->
+    case inert_handover:read(Sock) of
+        {ok, {fd, Pid, Ref, FD}} ->
+            read_side(hand_over(Pid, Ref, FD, St));
+        {ok, {error, Pid, Ref, Reason}} ->
+            Pid ! {Ref, {error, Reason}},
+            read_side(St);
+        {dropped, Why} ->
+            logger:error("inert: side channel message from inertd dropped: ~p", [Why]),
+            read_side(St);
+        select ->
+            St;
+        eof ->
+            %% inertd closed the side channel. Its exit is handled when
+            %% it comes.
             St;
         {error, Reason} ->
             %% The daemon is going away; its exit is handled when it comes.
@@ -476,100 +410,19 @@ read_side(#st{sock = Sock} = St) ->
             St
     end.
 
-%% One message from inertd: {fd, Pid, Ref} with exactly one fd.
-side_msg(Msg, St) ->
-    case handover_of(Msg) of
-        {ok, Pid, Ref, FD} ->
-            hand_over(Pid, Ref, FD, St);
-        {error, Pid, Ref, Reason} ->
-            Pid ! {Ref, {error, Reason}},
-            St;
-        {error, Why} ->
-            logger:error("inert: side channel message from inertd dropped: ~p", [Why]),
-            St
-    end.
-
-%% What a side channel message hands over. Every fd of the message but
-%% the one returned is closed: a message that is not {fd, Pid, Ref} with
-%% exactly one fd keeps none.
--spec handover_of(socket:msg_recv()) ->
-    {ok, pid(), term(), non_neg_integer()} | {error, pid(), term(), atom()} | {error, term()}.
-handover_of(#{iov := IOV, flags := Flags} = Msg) ->
-    Taken = inert_fd:take(Msg, 1),
-    try binary_to_term(iolist_to_binary(IOV), [safe]) of
-        {fd, Pid, Ref} when is_pid(Pid) ->
-            case Taken of
-                {ok, _, [FD]} ->
-                    {ok, Pid, Ref, FD};
-                {ok, _, FDs} ->
-                    _ = [inert_fd:close(FD) || FD <- FDs],
-                    {error, Pid, Ref, einval};
-                {error, _} ->
-                    case lists:member(ctrunc, Flags) of
-                        %% Control data cut short: the VM is at its fd limit.
-                        true -> {error, Pid, Ref, emfile};
-                        false -> {error, Pid, Ref, einval}
-                    end
-            end;
-        Other ->
-            _ = closed_all(Taken),
-            {error, {unexpected, Other}}
-    catch
-        error:badarg ->
-            _ = closed_all(Taken),
-            {error, undecodable}
-    end.
-
-closed_all({ok, _, FDs}) -> [inert_fd:close(FD) || FD <- FDs];
-closed_all({error, _}) -> [].
-
-%% The caller owns FD once it acknowledges the handover with
-%% {taken, Token}; if it dies first (or is dead already) FD is closed.
+%% The caller owns FD once it acknowledges the handover
+%% (inert_handover:taken/1); if it dies first (or is dead already) FD is
+%% closed.
 hand_over(Pid, Ref, FD, #st{handovers = Handovers} = St) ->
-    Token = erlang:monitor(process, Pid),
-    Pid ! {Ref, {fd, self(), Token, FD}},
+    Token = inert_handover:offer(Pid, Ref, FD),
     St#st{handovers = Handovers#{Token => {Pid, FD}}}.
 
 %% Count a frame; tell inertd every ?ACK_EVERY frames.
 ack(#st{frames = N, port = Port} = St) when (N + 1) rem ?ACK_EVERY =:= 0 ->
-    true = erlang:port_command(Port, term_to_binary({ack, N + 1})),
+    true = erlang:port_command(Port, inert_req:ack(N + 1)),
     St#st{frames = N + 1};
 ack(#st{frames = N} = St) ->
     St#st{frames = N + 1}.
-
-%% @private The ownership table: written by every caller (claims) and by
-%% the service. Exported for bench/bench_srv_cost.erl. Writes outnumber
-%% reads (a claim inserts, an event deletes), so no read_concurrency: it
-%% made the update of each event 0.78 instead of 0.59 us (BENCHMARKS.md).
--spec new_table() -> ets:tid().
-new_table() ->
-    ets:new(?MODULE, [set, public, {write_concurrency, true}]).
-
-%% @private An event of the interest Ref on FD: its record loses Dir, and
-%% goes when nothing is left, unless the caller has re-armed FD since
-%% (another Ref). Exported for bench/bench_srv_cost.erl.
--spec delivered(ets:tid(), non_neg_integer(), pid(), read | write, integer()) -> boolean().
-delivered(Tab, FD, Pid, Dir, Ref) ->
-    case ets:lookup(Tab, FD) of
-        [{_, Pid, Mode, fdset, Ref} = Rec] -> narrow(Tab, Rec, minus(Mode, Dir));
-        _ -> true
-    end.
-
-%% Leave Left of the record Rec, if it is still there as it is.
-narrow(Tab, Rec, none) ->
-    ets:delete_object(Tab, Rec);
-narrow(Tab, Rec, Left) ->
-    1 =:= ets:select_replace(Tab, [{Rec, [], [{const, setelement(3, Rec, Left)}]}]).
-
-tags(read) -> [inert_read];
-tags(write) -> [inert_write];
-tags(read_write) -> [inert_read, inert_write].
-
-minus(_, read_write) -> none;
-minus(read_write, read) -> write;
-minus(read_write, write) -> read;
-minus(Mode, Mode) -> none;
-minus(Mode, _) -> Mode.
 
 monitor_caller(Pid, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
     St;
@@ -586,72 +439,42 @@ monitor_caller(Pid, #st{mons = Mons} = St) ->
 %% waits for those frames (start_sync/1); a restart takes them as
 %% messages, so that this process serves callers meanwhile.
 open_daemon(#st{exe = Exe} = St) ->
-    try open_port({spawn_executable, Exe},
-                  [{args, ["-vm-pid", os:getpid(), "-poller", poller()]}, {packet, 4},
-                   binary, exit_status, use_stdio]) of
-        Port ->
+    case inert_daemon:open(Exe) of
+        {ok, Port} ->
             Timer = erlang:start_timer(?START_TIMEOUT, self(), {start_timeout, Port}),
             {ok, St#st{port = Port, sock = undefined, os_pid = 0, phase = starting,
-                       start_timer = Timer}}
-    catch
-        error:Error -> {error, {inertd, Error}}
+                       start_timer = Timer}};
+        {error, _} = Error ->
+            Error
     end.
 
 %% One message of a daemon that is starting.
 -spec starting(term(), #st{}) -> {starting | started, #st{}} | {error, term(), #st{}}.
 starting({Port, {data, Frame}}, #st{port = Port, sock = undefined, owner = Owner} = St) ->
-    case decode(Frame) of
-        [{ready, ?PROTOCOL_VERSION, OsPid, Path}] ->
-            case connect_side(Path) of
+    case inert_daemon:ready(Frame) of
+        {ok, OsPid, Path} ->
+            case inert_daemon:connect_side(Path) of
                 {ok, Sock} ->
                     St1 = St#st{sock = Sock, os_pid = OsPid},
-                    case prim_inert:send_request(Sock, {hello, Owner}, none) of
+                    case inert_req:send(Sock, inert_req:hello(Owner), none, infinity) of
                         ok -> {starting, St1};
                         {error, Why} -> {error, {inertd, {side_channel, Why}}, St1}
                     end;
                 {error, Why} ->
                     {error, {inertd, {side_channel, Why}}, St}
             end;
-        Other ->
-            {error, {inertd, {bad_ready, Other}}, St}
+        {error, Why} ->
+            {error, {inertd, Why}, St}
     end;
 starting({Port, {data, Frame}}, #st{port = Port, owner = Owner} = St) ->
-    case decode(Frame) of
-        [{hello, Owner, ?PROTOCOL_VERSION}] -> {started, St};
-        Other -> {error, {inertd, {bad_hello, Other}}, St}
+    case inert_daemon:hello(Frame, Owner) of
+        ok -> {started, St};
+        {error, Why} -> {error, {inertd, Why}, St}
     end;
 starting({Port, {exit_status, Status}}, #st{port = Port} = St) ->
     {error, {inertd, {exit_status, Status}}, St};
 starting({timeout, _, {start_timeout, Port}}, #st{port = Port} = St) ->
     {error, {inertd, start_timeout}, St}.
-
-decode(Frame) ->
-    try
-        binary_to_term(Frame, [safe])
-    catch
-        error:badarg -> undecodable
-    end.
-
-connect_side(Path) ->
-    case socket:open(local, seqpacket, default) of
-        {ok, Sock} -> connect_side(Sock, Path);
-        {error, _} = Error -> Error
-    end.
-
-connect_side(Sock, Path) ->
-    %% fdsets do not wait for inertd, so many callers can have many
-    %% requests in flight: a full send buffer makes them queue in the
-    %% socket NIF (EAGAIN, select, retry), which cut the rate of 10
-    %% concurrent callers by more than half (BENCHMARKS.md). The kernel
-    %% caps this at net.core.wmem_max; best effort.
-    _ = socket:setopt(Sock, {socket, sndbuf}, ?SIDE_SNDBUF),
-    case socket:connect(Sock, #{family => local, path => Path}) of
-        ok ->
-            {ok, Sock};
-        {error, _} = Error ->
-            _ = socket:close(Sock),
-            Error
-    end.
 
 %% The first start: wait for the daemon's frames here.
 start_sync(St0) ->
@@ -687,7 +510,7 @@ started(St0, Rearm) ->
     _ = erlang:cancel_timer(St0#st.start_timer),
     St = St0#st{frames = 2, phase = rearming, start_timer = undefined,
                 started_at = erlang:monotonic_time(millisecond)},
-    read_side(St#st{feeder = start_feeder(St, Rearm)}).
+    read_side(St#st{feeder = inert_feeder:start_link(St#st.sock, St#st.tab, Rearm)}).
 
 %% inertd died: start a new one and re-arm every recorded interest, so
 %% callers see a delay and not a lost wake-up. The re-arm is the
@@ -699,7 +522,8 @@ restart(#st{started_at = Started, quick = Quick} = St) ->
     Lived = erlang:monotonic_time(millisecond) - Started,
     Quick0 = max(0, Quick - Lived div ?FORGIVE_MS),
     schedule(St#st{port = undefined, sock = undefined, feeder = undefined,
-                   start_timer = undefined, cancelled = #{}, quick = Quick0 + 1}).
+                   start_timer = undefined, relay = inert_relay:restarted(St#st.relay),
+                   quick = Quick0 + 1}).
 
 %% A start that failed: try again later; say so, at most every
 %% LOG_EVERY_MS.
@@ -756,127 +580,11 @@ published(#st{sock = Sock, port = Port, waiters = Waiters} = St) ->
 send(#st{feeder = undefined}, _Req) ->
     ok;
 send(#st{feeder = Feeder}, Req) ->
-    Feeder ! {send, Req},
-    ok.
-
-%%--------------------------------------------------------------------
-%% The feeder
-%%--------------------------------------------------------------------
-
-%% One feeder per daemon, linked to this process and killed with the
-%% daemon: it re-arms every fdset record of the table (not at the first
-%% start), says {rearmed, self()}, then sends what this process asks, in
-%% order: {send, Req}, and {down, Pid} (the records of the dead caller
-%% Pid go once inertd has been told). Its sends block when inertd holds requests back (PROTOCOL.md,
-%% "Flow control"); this process does not, so it keeps acknowledging and
-%% inertd resumes. Callers do not send to the new daemon before the
-%% re-arm is done (published/1), so no re-arm overtakes a caller's newer
-%% request for the same fd.
-start_feeder(#st{sock = Sock, tab = Tab}, Rearm) ->
-    Srv = self(),
-    spawn_link(fun() -> feeder(Srv, Sock, Tab, Rearm) end).
-
-feeder(Srv, Sock, Tab, Rearm) ->
-    _ = Rearm andalso
-        ets:foldl(fun(Rec, ok) -> feed_pending(Sock, Tab), rearm(Rec, Sock, Tab) end, ok, Tab),
-    Srv ! {rearmed, self()},
-    feeder_loop(Sock, Tab).
-
-feeder_loop(Sock, Tab) ->
-    receive
-        Msg ->
-            feed(Sock, Tab, Msg),
-            feeder_loop(Sock, Tab)
-    end.
-
-%% The service's requests that came during the re-arm: a {down, Pid} goes
-%% out before any later re-arm (whose record is gone then).
-feed_pending(Sock, Tab) ->
-    receive
-        Msg ->
-            feed(Sock, Tab, Msg),
-            feed_pending(Sock, Tab)
-    after 0 ->
-        ok
-    end.
-
-feed(Sock, Tab, {down, Pid}) ->
-    feed(Sock, {down, Pid}),
-    forget(Tab, Pid);
-feed(Sock, _Tab, {send, Req}) ->
-    feed(Sock, Req).
-
-feed(Sock, Req) ->
-    case prim_inert:send_request(Sock, Req, none) of
-        ok -> ok;
-        {error, Reason} ->
-            %% The daemon is going away; its exit is handled when it comes.
-            logger:notice("inert: side channel send ~p: ~p", [element(1, Req), Reason]),
-            ok
-    end.
-
-%% An fdset record is armed again if it is still in the table as it was
-%% (its caller has not cleared or re-armed it, nor died since). A poll is
-%% sent again by its caller, which is waiting for the restart.
-rearm({FD, Pid, Mode, fdset, Gen} = Rec, Sock, Tab) ->
-    case ets:lookup(Tab, FD) =:= [Rec] andalso
-         %% A caller that died while its {down, Pid} could not be sent.
-         (is_process_alive(Pid) orelse not ets:delete_object(Tab, Rec)) andalso
-         prim_inert:send_request(Sock, {fdset, Pid, Gen, FD, Mode}, FD) of
-        false ->
-            ok;
-        ok ->
-            ok;
-        {error, ebadf} ->
-            %% The VM closed the fd while the daemon was down.
-            logger:notice("inert: could not re-arm fd ~b of ~p: ~p", [FD, Pid, ebadf]),
-            _ = ets:delete_object(Tab, Rec),
-            ok;
-        {error, _} ->
-            %% The new daemon is going away too: the record stays for the
-            %% next one (this feeder is killed when its exit is handled).
-            ok
-    end;
-rearm(_PollOrReason, _Sock, _Tab) ->
-    ok.
-
-%% The records of a dead caller.
-forget(Tab, Pid) ->
-    _ = ets:match_delete(Tab, {'_', Pid, '_', '_', '_'}),
-    ok.
+    inert_feeder:send(Feeder, Req).
 
 %% The feeder first (it may be blocked on the side channel), then the
 %% port: inertd's stdin reaches EOF, its normal way out.
 close_daemon(#st{port = Port, sock = Sock, feeder = Feeder, start_timer = Timer}) ->
     _ = Timer =:= undefined orelse erlang:cancel_timer(Timer),
     _ = Feeder =:= undefined orelse begin unlink(Feeder), exit(Feeder, kill) end,
-    _ = Port =:= undefined orelse port_close_quiet(Port),
-    _ = Sock =:= undefined orelse socket:close(Sock),
-    ok.
-
-port_close_quiet(Port) ->
-    try
-        erlang:port_close(Port)
-    catch
-        error:badarg -> true
-    end.
-
-%% The -poller of inertd: the application's `poller' (auto, io_uring,
-%% epoll); inertd refuses a value it does not know, and the start fails.
-poller() ->
-    atom_to_list(application:get_env(inert, poller, auto)).
-
-%% priv/inertd of the application; $INERTD overrides it.
-inertd_path() ->
-    case os:getenv("INERTD") of
-        false ->
-            Priv = case code:priv_dir(inert) of
-                {error, bad_name} ->
-                    filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
-                Dir ->
-                    Dir
-            end,
-            filename:join(Priv, "inertd");
-        Path ->
-            Path
-    end.
+    inert_daemon:close(Port, Sock).

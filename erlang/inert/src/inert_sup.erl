@@ -2,7 +2,8 @@
 %%
 %% The service restarts inertd itself when the daemon dies, so its pid, the
 %% PollId, survives daemon restarts; the supervisor only restarts the
-%% service when the service process itself fails.
+%% service when the service process itself fails. It must not know about
+%% inertd.
 -module(inert_sup).
 -behaviour(supervisor).
 

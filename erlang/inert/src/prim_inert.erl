@@ -11,36 +11,44 @@
 %% successor, so no caller hangs on a dead daemon.
 %%
 %% `fdset' does not wait for inertd. Who holds which fd is decided in the
-%% VM, in the service's ownership table (see `inert_srv'): the caller
+%% VM, in the service's ownership table (see `inert_table'): the caller
 %% claims the fd there atomically (`ebusy' if a live process holds it),
 %% sends the request and returns. An interest inertd then cannot arm
 %% (inertd out of fds, ...) is reported ready at once, and the caller's
 %% next `fdset' or `poll' of that fd returns the reason (`{error,
 %% emfile}', ...). An fd that cannot be waited on (a regular file) is
 %% not a failure: inertd reports it ready, as poll(2) does.
+%%
+%% This module validates arguments and runs the call flow in the
+%% caller's process (claim, send, wait, retry on a restarted daemon). It
+%% owns no data: the table is inert_table's, the request terms inert_req's,
+%% the daemon inert_srv's.
 -module(prim_inert).
 
 -export([start/0, stop/1]).
 -export([fdset/2, fdset/3, fdclr/2, fdclr/3, poll/2, poll/3, poll/4,
          controlling_process/2, info/1]).
 -export([dup/2, open/2]).
--export([send_request/3]).
 
 -ifdef(TEST).
--export([options/2, valid_fd/1, claim/2]).
+-export([options/2, valid_fd/1]).
 -endif.
 
--export_type([handle/0, mode/0, errno/0]).
+-export_type([handle/0, mode/0, options/0, errno/0, fd/0]).
 
 -type handle() :: pid() | atom().
 -type mode() :: read | write | read_write.
--type errno() :: {error, closed | ebadf | einval | ebusy | atom()}.
+-type fd() :: inert_fdlib:fd().
+%% closed: the service is gone; ecanceled: an fdclr ended the poll;
+%% ebadf, einval: bad arguments, or an fd not open in the VM; ebusy:
+%% another live process holds the fd; eagain: inertd did not take the
+%% fdset for 2 s; any other: the errno inertd met (emfile, ...), by its
+%% Linux name (inert_srv:errnos/0), which inet:posix() names but for
+%% rare ones (euclean, ehwpoison, ...).
+-type errno() :: {error, closed | ecanceled | inet:posix()}.
 -type options() :: mode() | [{mode, mode()} | {timeout, timeout()}].
 
 -define(MAX_FD, 16#7fffffff).
-%% The longest a `receive ... after' (and a socket or gen_server call)
-%% waits at once: longer timeouts are waited in chunks of it.
--define(MAX_WAIT, 16#ffffffff).
 %% How long an fdset waits for room on a full side channel (inertd not
 %% reading requests: stopped, or held back by flow control) before it
 %% gives up with {error, eagain}.
@@ -84,7 +92,7 @@ stop(Handle) ->
     end.
 
 %% @doc Monitor `FD' for reading.
--spec fdset(handle(), term()) -> ok | errno().
+-spec fdset(handle(), fd()) -> ok | errno().
 fdset(Handle, FD) ->
     fdset(Handle, FD, read).
 
@@ -92,7 +100,7 @@ fdset(Handle, FD) ->
 %% `{inert_write, PollId, FD}' message per requested direction. A second
 %% call by the same process replaces the mode; an fd armed by another
 %% process gives `{error, ebusy}'.
--spec fdset(handle(), term(), options()) -> ok | errno().
+-spec fdset(handle(), fd(), options()) -> ok | errno().
 fdset(Handle, FD, Options) ->
     case {valid_fd(FD), options(Options, read)} of
         {false, _} -> {error, ebadf};
@@ -105,12 +113,12 @@ fdset(Handle, FD, Options) ->
     end.
 
 %% @doc Clear both directions of `FD'.
--spec fdclr(handle(), term()) -> ok | errno().
+-spec fdclr(handle(), fd()) -> ok | errno().
 fdclr(Handle, FD) ->
     fdclr(Handle, FD, read_write).
 
 %% @doc Clear directions of `FD', whoever armed them.
--spec fdclr(handle(), term(), options()) -> ok | errno().
+-spec fdclr(handle(), fd(), options()) -> ok | errno().
 fdclr(Handle, FD, Options) ->
     case {valid_fd(FD), options(Options, read_write)} of
         {false, _} -> {error, ebadf};
@@ -121,8 +129,8 @@ fdclr(Handle, FD, Options) ->
                     {error, closed};
                 {Srv, Tab} ->
                     %% A reason kept for this fd is forgotten too.
-                    _ = catch ets:select_delete(Tab, [{{FD, '_', '_', {error, '_'}, '_'}, [], [true]}]),
-                    Build = fun(Ref) -> {fdclr, self(), Ref, FD, Mode} end,
+                    ok = inert_table:forget_reason(Tab, FD),
+                    Build = fun(Ref) -> inert_req:fdclr(self(), Ref, FD, Mode) end,
                     Down = fun() -> clear_down(Handle, Srv, FD, Options) end,
                     case request(Srv, FD, Build, infinity, Down) of
                         {error, ebadf} ->
@@ -138,36 +146,41 @@ fdclr(Handle, FD, Options) ->
     end.
 
 %% @doc Wait until `FD' is readable.
--spec poll(handle(), term()) -> {ok, read} | {error, timeout} | errno().
+-spec poll(handle(), fd()) -> {ok, read} | {error, timeout} | errno().
 poll(Handle, FD) ->
     poll(Handle, FD, read, infinity).
 
 %% @doc Wait until `FD' is ready; `Options' is a mode or a proplist with
 %% `mode' and `timeout'.
--spec poll(handle(), term(), options()) -> {ok, read | write} | {error, timeout} | errno().
+-spec poll(handle(), fd(), options()) -> {ok, read | write} | {error, timeout} | errno().
 poll(Handle, FD, Options) ->
     case options(Options, read) of
-        error -> poll(Handle, FD, bad, infinity);
-        {Mode, Timeout} -> poll(Handle, FD, Mode, Timeout)
+        error -> poll_checked(Handle, FD, bad, infinity);
+        {Mode, Timeout} -> poll_checked(Handle, FD, Mode, Timeout)
     end.
 
 %% @doc Wait until `FD' is ready in `Mode', at most `Timeout' ms. A poll
 %% that returns, however it returns, leaves nothing armed and no message
 %% behind.
--spec poll(handle(), term(), term(), term()) ->
+-spec poll(handle(), fd(), options(), timeout()) ->
     {ok, read | write} | {error, timeout} | errno().
 poll(Handle, FD, Options, Timeout) when is_list(Options) ->
     case options(Options, read) of
-        {Mode, _} -> poll(Handle, FD, Mode, Timeout);
-        error -> poll(Handle, FD, bad, Timeout)
+        {Mode, _} -> poll_checked(Handle, FD, Mode, Timeout);
+        error -> poll_checked(Handle, FD, bad, Timeout)
     end;
 poll(Handle, FD, Mode, Timeout) ->
+    poll_checked(Handle, FD, Mode, Timeout).
+
+%% Any argument may be bad: the fd is checked first (ebadf), then the
+%% mode and timeout (einval).
+poll_checked(Handle, FD, Mode, Timeout) ->
     case {valid_fd(FD), valid_mode(Mode), valid_timeout(Timeout)} of
         {false, _, _} -> {error, ebadf};
         {true, true, true} ->
             case service(Handle) of
                 undefined -> {error, closed};
-                {Srv, Tab} -> poll_claim(Srv, Tab, FD, Mode, deadline(Timeout))
+                {Srv, Tab} -> poll_claim(Srv, Tab, FD, Mode, inert_deadline:at(Timeout))
             end;
         _ -> {error, einval}
     end.
@@ -175,9 +188,9 @@ poll(Handle, FD, Mode, Timeout) ->
 %% @doc Make `Pid' the controlling process of the service. Only the
 %% current controlling process may do it; the new one is linked to the
 %% service. Interests keep reporting to the processes that armed them.
--spec controlling_process(handle(), term()) -> ok | {error, not_owner | einval | closed}.
+-spec controlling_process(handle(), pid()) -> ok | {error, not_owner | einval | closed}.
 controlling_process(Handle, Pid) when is_pid(Pid) ->
-    request(Handle, none, fun(Ref) -> {controlling_process, self(), Ref, Pid} end, infinity,
+    request(Handle, none, fun(Ref) -> inert_req:controlling_process(self(), Ref, Pid) end, infinity,
             fun no_daemon/0);
 controlling_process(_Handle, _Pid) ->
     {error, einval}.
@@ -186,7 +199,7 @@ controlling_process(_Handle, _Pid) ->
 %% merged with the service's (restarts, daemon OS pid).
 -spec info(handle()) -> map() | {error, closed}.
 info(Handle) ->
-    case request(Handle, none, fun(Ref) -> {info, self(), Ref} end, infinity,
+    case request(Handle, none, fun(Ref) -> inert_req:info(self(), Ref) end, infinity,
                  fun() -> down end) of
         Daemon when is_map(Daemon) ->
             with_service(Handle, maps:with(inert_srv:info_keys(), Daemon));
@@ -209,74 +222,29 @@ vm_armed(Handle) ->
         undefined ->
             [];
         {_Srv, Tab} ->
-            lists:sort([{FD, Mode, Pid, Kind} || {FD, Pid, Mode, Kind, _} <- ets:tab2list(Tab),
-                                                 is_atom(Kind)])
+            inert_table:armed(Tab)
     end.
 
 %% @doc Have inertd duplicate `FD' through an SCM_RIGHTS round trip: the
 %% new fd refers to the same open file. The caller owns it (see
 %% `inert_fd:close/1').
--spec dup(handle(), term()) -> {ok, non_neg_integer()} | errno().
+-spec dup(handle(), fd()) -> {ok, fd()} | errno().
 dup(Handle, FD) ->
     case valid_fd(FD) of
         false -> {error, ebadf};
-        true -> handover(request(Handle, FD, fun(Ref) -> {dup, self(), Ref, FD} end, infinity,
+        true -> handover(request(Handle, FD, fun(Ref) -> inert_req:dup(self(), Ref, FD) end, infinity,
                                  fun no_daemon/0))
     end.
 
 %% @doc Have inertd open the socket `Spec' describes (see
 %% `inert_fd:open/2') and hand it over; the caller owns it.
--spec open(handle(), term()) -> {ok, non_neg_integer()} | errno().
+-spec open(handle(), inert_fdlib:spec()) -> {ok, fd()} | errno().
 open(Handle, Spec) ->
-    case inert_fd:spec(Spec) of
-        {ok, Full} -> handover(request(Handle, none, fun(Ref) -> {open, self(), Ref, Full} end,
+    case inert_fdlib:spec(Spec) of
+        {ok, Full} -> handover(request(Handle, none, fun(Ref) -> inert_req:open(self(), Ref, Full) end,
                                        infinity, fun no_daemon/0));
         error -> {error, einval}
     end.
-
-%% @private Send one request on a side channel, with `FD' as SCM_RIGHTS
-%% unless it is `none'.
--spec send_request(socket:socket(), tuple(), non_neg_integer() | none) -> ok | {error, term()}.
-send_request(Sock, Req, FD) ->
-    send_by(Sock, Req, FD, infinity).
-
-%% Send one request, waiting for room on the side channel until Deadline
-%% (`{error, timeout}' then). A seqpacket message goes whole or not at
-%% all, so a send that timed out sent nothing.
-send_by(Sock, Req, FD, Deadline) ->
-    send_msg(Sock, request_msg(Req, FD), Deadline).
-
-send_msg(Sock, Msg, Deadline) ->
-    case socket:sendmsg(Sock, Msg, chunk(Deadline)) of
-        ok ->
-            ok;
-        {error, timeout} ->
-            case timeout(Deadline) of
-                0 -> {error, timeout};
-                _ -> send_msg(Sock, Msg, Deadline)
-            end;
-        {error, {Reason, _Rest}} ->
-            {error, Reason};
-        {error, _} = Error ->
-            Error;
-        {ok, _Rest} ->
-            %% Not on a seqpacket socket: a message is sent whole.
-            {error, eio}
-    end.
-
-request_msg(Req, none) ->
-    #{iov => [term_to_binary(Req)]};
-request_msg(Req, FD) ->
-    #{iov => [term_to_binary(Req)],
-      ctrl => [#{level => socket, type => rights, data => <<FD:32/native>>}]}.
-
-%% The send errors that mean the daemon is gone (its side channel closed):
-%% the request goes again to its successor.
-gone(closed) -> true;
-gone(epipe) -> true;
-gone(econnreset) -> true;
-gone(enotconn) -> true;
-gone(_) -> false.
 
 %%--------------------------------------------------------------------
 %% Internal functions
@@ -285,8 +253,8 @@ gone(_) -> false.
 %% An fd handed over by the service (PROTOCOL.md, "Handing fds to the
 %% VM"): acknowledge it, so that the service no longer closes it if this
 %% process dies.
-handover({fd, Srv, Token, FD}) ->
-    gen_server:cast(Srv, {taken, Token}),
+handover({fd, _Srv, _Token, FD} = Offer) ->
+    ok = inert_handover:taken(Offer),
     {ok, FD};
 handover(Reply) ->
     Reply.
@@ -295,19 +263,15 @@ handover(Reply) ->
 %% fdset and poll: ownership in the service's table
 %%--------------------------------------------------------------------
 
-%% An ownership record: {FD, Pid, Mode, Kind, Ref}. Kind is fdset (Ref an
-%% integer, new for every fdset, that inertd echoes in the events of the
-%% interest), poll (Ref the reference the caller waits on), or
-%% {error, Reason}: an fdset inertd could not arm, whose reason the next
-%% fdset or poll of FD by Pid returns.
-
 %% Claim FD for the caller and send the fdset; do not wait.
 fdset_claim(Srv, Tab, FD, Mode) ->
     monitor_me(Srv),
-    Rec = {FD, self(), Mode, fdset, erlang:unique_integer([positive])},
-    case claim(Tab, Rec) of
+    Gen = erlang:unique_integer([positive]),
+    Rec = inert_table:fdset(FD, self(), Mode, Gen),
+    case inert_table:claim(Tab, Rec) of
         {ok, Old, Dead} ->
-            arm_request(Srv, Tab, Rec, Old, Dead, inert_srv:lookup(Srv));
+            Req = inert_req:fdset(self(), Gen, FD, Mode, Dead),
+            arm_request(Tab, FD, Req, Rec, Old, inert_srv:lookup(Srv));
         {error, _} = Error ->
             Error
     end.
@@ -321,15 +285,15 @@ poll_claim(Srv, Tab, FD, Mode, Deadline) ->
             {error, closed};
         {Sock, Port} ->
             Ref = erlang:monitor(port, Port),
-            Rec = {FD, self(), Mode, poll, Ref},
-            case claim(Tab, Rec) of
+            Rec = inert_table:poll(FD, self(), Mode, Ref),
+            case inert_table:claim(Tab, Rec) of
                 {ok, Old, Dead} ->
-                    Req = list_to_tuple([poll, self(), Ref, FD, Mode | Dead]),
-                    case send_by(Sock, Req, FD, Deadline) of
+                    Req = inert_req:poll(self(), Ref, FD, Mode, Dead),
+                    case inert_req:send(Sock, Req, FD, Deadline) of
                         ok ->
                             Again = fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end,
                             Reply = wait(Srv, FD, Deadline, Port, Ref, Again, wait),
-                            _ = catch ets:delete_object(Tab, Rec),
+                            ok = inert_table:drop(Tab, Rec),
                             poll_reply(Reply);
                         {error, Reason} ->
                             %% Not sent: ebadf (sendmsg could not pass the
@@ -337,8 +301,8 @@ poll_claim(Srv, Tab, FD, Mode, Deadline) ->
                             %% side channel stayed full until the deadline),
                             %% or the daemon is gone.
                             erlang:demonitor(Ref, [flush]),
-                            unclaim(Tab, Rec, Old),
-                            case gone(Reason) of
+                            inert_table:unclaim(Tab, Rec, Old),
+                            case inert_req:gone(Reason) of
                                 true ->
                                     after_restart(Srv, Port, Deadline, wait,
                                                   fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end);
@@ -355,70 +319,20 @@ poll_claim(Srv, Tab, FD, Mode, Deadline) ->
 poll_reply({error, {ebusy, _}}) -> {error, ebusy};
 poll_reply(Reply) -> Reply.
 
-%% Make Rec, {FD, self(), ...}, the record of FD: at once if FD is free;
-%% over the caller's own record, a kept reason, or the record of a dead
-%% process (inertd is told to drop that one's interest: Dead); `ebusy'
-%% if a live process holds FD. A kept reason of the caller's own is
-%% returned instead, once. Every change is a compare-and-swap on the
-%% whole record, so two callers never both win.
-claim(Tab, Rec) ->
-    try
-        claim1(Tab, Rec)
-    catch
-        error:badarg -> {error, closed}   % the service is gone
-    end.
-
-claim1(Tab, {FD, Self, _, _, _} = Rec) ->
-    case ets:insert_new(Tab, Rec) of
-        true ->
-            {ok, none, []};
-        false ->
-            case ets:lookup(Tab, FD) of
-                [] ->
-                    claim1(Tab, Rec);
-                [{_, Self, _, {error, Reason}, _} = Old] ->
-                    _ = ets:delete_object(Tab, Old),
-                    {error, Reason};
-                [{_, Owner, _, Kind, _} = Old] ->
-                    %% Held: an interest of another process.
-                    Held = Owner =/= Self andalso is_atom(Kind),
-                    case Held andalso is_process_alive(Owner) of
-                        true ->
-                            {error, ebusy};
-                        false ->
-                            Dead = [Owner || Held],
-                            case ets:select_replace(Tab, [{Old, [], [{const, Rec}]}]) of
-                                1 -> {ok, Old, Dead};
-                                0 -> claim1(Tab, Rec)
-                            end
-                    end
-            end
-    end.
-
-%% Undo a claim whose request could not be sent: give the caller's own
-%% previous record back, or free FD.
-unclaim(Tab, {_, Self, _, _, _} = Rec, {_, Self, _, Kind, _} = Old) when is_atom(Kind) ->
-    _ = catch ets:select_replace(Tab, [{Rec, [], [{const, Old}]}]),
-    ok;
-unclaim(Tab, Rec, _Old) ->
-    _ = catch ets:delete_object(Tab, Rec),
-    ok.
-
 %% Send an fdset; on a daemon that is gone, send it again to the next.
-arm_request(_Srv, _Tab, _Rec, _Old, _Dead, undefined) ->
+arm_request(_Tab, _FD, _Req, _Rec, _Old, undefined) ->
     {error, closed};
-arm_request(_Srv, Tab, {FD, Self, Mode, fdset, Gen} = Rec, Old, Dead, {Sock, _Port}) ->
-    Req = list_to_tuple([fdset, Self, Gen, FD, Mode | Dead]),
-    case send_by(Sock, Req, FD, deadline(?FDSET_SEND_TIMEOUT)) of
+arm_request(Tab, FD, Req, Rec, Old, {Sock, _Port}) ->
+    case inert_req:send(Sock, Req, FD, inert_deadline:at(?FDSET_SEND_TIMEOUT)) of
         ok ->
             ok;
         {error, timeout} ->
             %% The side channel stayed full (inertd is not reading):
             %% nothing was sent, nothing is armed.
-            unclaim(Tab, Rec, Old),
+            inert_table:unclaim(Tab, Rec, Old),
             {error, eagain};
         {error, Reason} ->
-            case gone(Reason) of
+            case inert_req:gone(Reason) of
                 true ->
                     %% The side channel is gone with its daemon, whose
                     %% exit is handled after this claim: the next
@@ -429,13 +343,20 @@ arm_request(_Srv, Tab, {FD, Self, Mode, fdset, Gen} = Rec, Old, Dead, {Sock, _Po
                 false ->
                     %% ebadf: sendmsg could not pass the fd, it is not
                     %% open in the VM.
-                    unclaim(Tab, Rec, Old),
+                    inert_table:unclaim(Tab, Rec, Old),
                     {error, Reason}
             end
     end.
 
 %% The service monitors every process that arms an fd, to clear its
-%% interests when it dies. Asked once per process and service.
+%% interests when it dies. Asked once per process and service, and the
+%% caller's process dictionary is where "asked already" is kept, on
+%% purpose: it is read on every fdset and poll, it is the caller's own
+%% (no message to the service and no write to a shared table per call:
+%% a message per fdset would double the service's mailbox traffic), and
+%% it holds one small key per service the process has used. The key is
+%% not erased when a service stops: a new service is a new pid, a new key.
+-spec monitor_me(pid()) -> ok.
 monitor_me(Srv) ->
     case get({?MODULE, monitored, Srv}) of
         undefined ->
@@ -462,9 +383,9 @@ if_down(wait) -> wait;
 if_down(_) -> failing.
 
 await_restart(Srv, Port, Deadline, IfDown) ->
-    case inert_srv:await_restart(Srv, Port, chunk(Deadline), IfDown) of
+    case inert_srv:await_restart(Srv, Port, inert_deadline:chunk(Deadline), IfDown) of
         {error, timeout} ->
-            case timeout(Deadline) of
+            case inert_deadline:left(Deadline) of
                 0 -> {error, timeout};
                 _ -> await_restart(Srv, Port, Deadline, IfDown)
             end;
@@ -493,20 +414,20 @@ no_daemon() ->
 request(Handle, FD, Build, Timeout, Down) ->
     case whereis_srv(Handle) of
         undefined -> {error, closed};
-        Srv -> request(Srv, FD, Build, deadline(Timeout), Down, inert_srv:lookup(Srv))
+        Srv -> request(Srv, FD, Build, inert_deadline:at(Timeout), Down, inert_srv:lookup(Srv))
     end.
 
 request(_Srv, _FD, _Build, _Deadline, _Down, undefined) ->
     {error, closed};
 request(Srv, FD, Build, Deadline, Down, {Sock, Port}) ->
     Ref = erlang:monitor(port, Port),
-    case send_by(Sock, Build(Ref), FD, Deadline) of
+    case inert_req:send(Sock, Build(Ref), FD, Deadline) of
         ok ->
             Again = fun() -> request(Srv, FD, Build, Deadline, Down, inert_srv:lookup(Srv)) end,
             wait(Srv, FD, Deadline, Port, Ref, Again, Down);
         {error, Reason} ->
             erlang:demonitor(Ref, [flush]),
-            case gone(Reason) of
+            case inert_req:gone(Reason) of
                 %% The side channel is gone with its daemon: try the next one.
                 true -> retry(Srv, FD, Build, Deadline, Down, Port);
                 %% ebadf: sendmsg could not pass the fd, it is not open in the VM.
@@ -530,8 +451,8 @@ wait(Srv, FD, Deadline, Port, Ref, Again, Down) ->
                 down -> flush(Ref, Down);
                 {error, _} = Error -> flush(Ref, fun() -> Error end)
             end
-    after chunk(Deadline) ->
-        case timeout(Deadline) of
+    after inert_deadline:chunk(Deadline) ->
+        case inert_deadline:left(Deadline) of
             0 ->
                 erlang:demonitor(Ref, [flush]),
                 %% After cancel/3 no answer for Ref is forwarded; one
@@ -555,22 +476,6 @@ flush(Ref, Otherwise) ->
     after 0 ->
         Otherwise()
     end.
-
-deadline(infinity) ->
-    infinity;
-deadline(Timeout) ->
-    erlang:monotonic_time(millisecond) + Timeout.
-
-timeout(infinity) ->
-    infinity;
-timeout(Deadline) ->
-    max(0, Deadline - erlang:monotonic_time(millisecond)).
-
-%% What is left until Deadline, at most what one wait can take.
-chunk(infinity) ->
-    infinity;
-chunk(Deadline) ->
-    min(timeout(Deadline), ?MAX_WAIT).
 
 %% The service process of a handle and its ownership table.
 service(Handle) ->

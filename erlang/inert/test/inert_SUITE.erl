@@ -8,7 +8,7 @@
 -import(inert_test_lib, [udp_pair/0, send_to/2, await_readable/1, tcp_pair/0,
                          close_all/1, in_other_process/1, armed_entries/1,
                          await_armed/1, await/2, await/3, refute_message/1,
-                         flush_mailbox/0, os_pid_alive/1, vm_fd_of/1]).
+                         os_pid_alive/1, vm_fd_of/1]).
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
@@ -89,20 +89,16 @@ all() ->
     ].
 
 init_per_suite(Config) ->
-    ok = inert:start(),
-    Config.
+    inert_test_lib:init_per_suite(Config).
 
 end_per_suite(Config) ->
-    ok = inert:stop(),
-    Config.
+    inert_test_lib:end_per_suite(Config).
 
 init_per_testcase(_Case, Config) ->
-    ok = inert:start(),
-    Config.
+    inert_test_lib:init_per_testcase(Config).
 
 end_per_testcase(_Case, _Config) ->
-    flush_mailbox(),
-    ok.
+    inert_test_lib:end_per_testcase().
 
 %%--------------------------------------------------------------------
 %% Readiness: one-shot interests

@@ -43,22 +43,17 @@ init_per_suite(Config) ->
     true = code:add_patha(Out),
     Handoff = filename:join(Out, "handoff"),
     ok = go_build(Root, Handoff, "./examples/fdpass/handoff"),
-    ok = inert:start(),
-    [{handoff, Handoff} | Config].
+    inert_test_lib:init_per_suite([{handoff, Handoff} | Config]).
 
 end_per_suite(Config) ->
-    ok = inert:stop(),
-    Config.
+    inert_test_lib:end_per_suite(Config).
 
 init_per_testcase(_Case, Config) ->
-    ok = inert:start(),
-    [{vm_sockets, vm_sockets()}, {daemon_fds, daemon_fds()} | Config].
+    inert_test_lib:fd_baseline(inert_test_lib:init_per_testcase(Config)).
 
 end_per_testcase(_Case, Config) ->
-    flush_mailbox(),
-    ok = await_value(vm_sockets_back_to_start_of_case, fun inert_test_lib:vm_sockets/0, ?config(vm_sockets, Config), 5000),
-    ok = await_value(inertd_sockets_back_to_start_of_case, fun inert_test_lib:daemon_fds/0, ?config(daemon_fds, Config), 5000),
-    ok.
+    ok = inert_test_lib:end_per_testcase(),
+    inert_test_lib:check_fd_baseline(Config).
 
 %%--------------------------------------------------------------------
 %% examples/echo

@@ -9,8 +9,8 @@
                          refute_message/1, flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
                          daemon_fds/0, daemon_fds/1, in_other_process/1]).
 
--export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
-         init_per_testcase/2, end_per_testcase/2]).
+-export([all/0, suite/0, groups/0, init_per_suite/1, end_per_suite/1,
+         init_per_group/2, end_per_group/2, init_per_testcase/2, end_per_testcase/2]).
 -export([arm_plumbing_and_close_armed/1, inert_poll_of_a_udp_socket/1]).
 -export([
     kill_inertd_with_1000_armed_and_events_in_flight/1,
@@ -42,8 +42,6 @@ suite() ->
 all() ->
     [
         kill_inertd_with_1000_armed_and_events_in_flight,
-        kill_inertd_with_19000_ready_fds_delivers_each_once,
-        kill_inertd_with_ready_fds_busy_pollers_and_a_bursty_vm_delivers_each_once,
         sigstop_inertd_poll_timeouts_are_honoured_and_it_recovers,
         ten_kills_in_a_few_seconds_keep_the_pollid_and_every_interest,
         inertd_that_cannot_start_blocks_no_caller_and_recovers,
@@ -54,31 +52,42 @@ all() ->
         fd_number_reused_while_armed_replaces_the_stale_copy,
         broken_control_stream_on_stdin_restarts_inertd_and_interests_survive,
         emfile_answers_the_caller_and_the_daemon_goes_on,
-        hundred_private_instances_and_25_vms_start_at_once_and_each_answers,
-        flood_without_waiting_is_bounded,
-        soak_poll_cycles_leave_no_leak,
         armed_fds_closed_without_fdclr_are_released_under_each_poller,
         fdclr_of_a_closed_armed_fd_is_ok,
         closed_and_reused_number_gets_no_event_for_the_old_interest,
         inertd_refuses_its_own_plumbing_and_exits_after_stop,
-        vm_killed_while_inertd_was_handed_its_plumbing_takes_inertd
+        vm_killed_while_inertd_was_handed_its_plumbing_takes_inertd,
+        {group, slow}
     ].
 
+%% Thousands of fds, a soak and a flood: minutes on a small host.
+%% INERT_SKIP_SLOW=1 skips them (inert_test_lib:slow_group/1).
+groups() ->
+    [{slow, [], [
+        kill_inertd_with_19000_ready_fds_delivers_each_once,
+        kill_inertd_with_ready_fds_busy_pollers_and_a_bursty_vm_delivers_each_once,
+        hundred_private_instances_and_25_vms_start_at_once_and_each_answers,
+        flood_without_waiting_is_bounded,
+        soak_poll_cycles_leave_no_leak
+    ]}].
+
 init_per_suite(Config) ->
-    ok = inert:start(),
-    Config.
+    inert_test_lib:init_per_suite(Config).
 
 end_per_suite(Config) ->
-    ok = inert:stop(),
-    Config.
+    inert_test_lib:end_per_suite(Config).
+
+init_per_group(slow, Config) ->
+    inert_test_lib:slow_group(Config).
+
+end_per_group(slow, _Config) ->
+    ok.
 
 init_per_testcase(_Case, Config) ->
-    ok = inert:start(),
-    Config.
+    inert_test_lib:init_per_testcase(Config).
 
 end_per_testcase(_Case, _Config) ->
-    flush_mailbox(),
-    ok.
+    inert_test_lib:end_per_testcase().
 
 %%--------------------------------------------------------------------
 %% Faults
@@ -320,7 +329,7 @@ full_side_channel_bounds_fdset_and_poll_and_recovers(_Config) ->
         T1 = erlang:monotonic_time(millisecond),
         {error, eagain} = in_other_process(fun() -> inert:fdset(FD3, read) end),
         FdsetMs = erlang:monotonic_time(millisecond) - T1,
-        [] = [R || {F, _, _, _, _} = R <- ets:tab2list(inert_srv:table(inert:pollid())), F =:= FD3],
+        [] = inert_table:holders(inert_srv:table(inert:pollid()), FD3),
         ct:pal("with the side channel full: poll/3 of 300 ms took ~b ms, fdset ~b ms",
                [PollMs, FdsetMs]),
         true = PollMs >= 300 andalso PollMs < 1500,
@@ -785,7 +794,7 @@ flood_without_waiting_is_bounded(_Config) ->
     {Rx, FD, Tx} = udp_pair(),
     Self = self(),
     Flooder = spawn(fun() ->
-        [ok = prim_inert:send_request(Sock, {poll, self(), make_ref(), FD, write}, FD)
+        [ok = inert_req:send(Sock, inert_req:poll(self(), make_ref(), FD, write, []), FD, infinity)
          || _ <- lists:seq(1, 50000)],
         Self ! flooded,
         receive stop -> ok end

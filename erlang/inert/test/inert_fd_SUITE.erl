@@ -60,25 +60,21 @@ all() ->
     ].
 
 init_per_suite(Config) ->
-    ok = inert:start(),
-    Config.
+    inert_test_lib:init_per_suite(Config).
 
 end_per_suite(Config) ->
-    ok = inert:stop(),
-    Config.
+    inert_test_lib:end_per_suite(Config).
 
 %% sock_dir: a short path for unix sockets (priv_dir is too long for one).
 init_per_testcase(_Case, Config) ->
-    ok = inert:start(),
-    [{sock_dir, string:trim(os:cmd("mktemp -d"))},
-     {vm_sockets, vm_sockets()}, {daemon_fds, daemon_fds()} | Config].
+    inert_test_lib:fd_baseline(
+      [{sock_dir, string:trim(os:cmd("mktemp -d"))} | inert_test_lib:init_per_testcase(Config)]).
 
 %% Nothing a case received or opened is left open, here or in inertd.
 end_per_testcase(_Case, Config) ->
-    flush_mailbox(),
+    ok = inert_test_lib:end_per_testcase(),
     ok = file:del_dir_r(?config(sock_dir, Config)),
-    ok = await_value(vm_sockets_back_to_start_of_case, fun inert_test_lib:vm_sockets/0, ?config(vm_sockets, Config), 5000),
-    ok = await_value(inertd_sockets_back_to_start_of_case, fun inert_test_lib:daemon_fds/0, ?config(daemon_fds, Config), 5000),
+    ok = inert_test_lib:check_fd_baseline(Config),
     #{service := #{handovers := 0}} = inert:info(),
     ok.
 

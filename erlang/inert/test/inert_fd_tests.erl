@@ -1,5 +1,5 @@
 %% EUnit tests of inert_fd's spec normalisation and of the port owner's
-%% handling of handovers from inertd (inert_srv:handover_of/1), fed real
+%% handling of handovers from inertd (inert_handover:decode/1), fed real
 %% fds received over a unix socket: every fd of a bad message is closed.
 -module(inert_fd_tests).
 
@@ -41,37 +41,37 @@ take_of_what_is_not_a_message_is_einval_test_() ->
               #{iov => [], flags => [], ctrl => [x]}, #{iov => [[1 | x]], flags => []}]].
 
 %%--------------------------------------------------------------------
-%% inert_srv:handover_of/1 on real messages
+%% inert_handover:decode/1 on real messages
 %%--------------------------------------------------------------------
 
 handover_with_one_fd_is_kept_test() ->
     with_message(1, {fd, self(), ref}, [], fun(Msg, [FD], Before) ->
-        ?assertEqual({ok, self(), ref, FD}, inert_srv:handover_of(Msg)),
+        ?assertEqual({ok, {fd, self(), ref, FD}}, inert_handover:decode(Msg)),
         ?assertEqual(Before, vm_sockets()), % still open: the caller's now
         ok = inert_fd:close(FD)
     end).
 
 handover_with_two_fds_is_einval_and_closes_both_test() ->
     with_message(2, {fd, self(), ref}, [], fun(Msg, _FDs, Before) ->
-        ?assertEqual({error, self(), ref, einval}, inert_srv:handover_of(Msg)),
+        ?assertEqual({ok, {error, self(), ref, einval}}, inert_handover:decode(Msg)),
         ?assertEqual(Before - 2, vm_sockets())
     end).
 
 handover_without_fd_is_einval_test() ->
     with_message(0, {fd, self(), ref}, [], fun(Msg, [], _Before) ->
-        ?assertEqual({error, self(), ref, einval}, inert_srv:handover_of(Msg))
+        ?assertEqual({ok, {error, self(), ref, einval}}, inert_handover:decode(Msg))
     end).
 
 handover_with_truncated_control_data_is_emfile_test() ->
     with_message(1, {fd, self(), ref}, [ctrunc], fun(Msg, _FDs, Before) ->
-        ?assertEqual({error, self(), ref, emfile}, inert_srv:handover_of(Msg)),
+        ?assertEqual({ok, {error, self(), ref, emfile}}, inert_handover:decode(Msg)),
         ?assertEqual(Before - 1, vm_sockets())
     end).
 
 other_payloads_close_every_fd_test_() ->
     [fun() ->
          with_message(2, Payload, [], fun(Msg, _FDs, Before) ->
-             ?assertMatch({error, _}, inert_srv:handover_of(Msg)),
+             ?assertMatch({dropped, _}, inert_handover:decode(Msg)),
              ?assertEqual(Before - 2, vm_sockets())
          end)
      end || Payload <- [{fd, not_a_pid, ref}, {something, else}, <<"not a term">>]].

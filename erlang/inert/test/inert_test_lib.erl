@@ -8,6 +8,57 @@
          refute_message/1, flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
          daemon_fds/0, daemon_fds/1, vm_sockets/0]).
 -export([collect_logs/1, logged/0, stop_collecting_logs/0, log/2]).
+-export([init_per_suite/1, end_per_suite/1, init_per_testcase/1, end_per_testcase/0,
+         fd_baseline/1, check_fd_baseline/1, slow_group/1]).
+
+%%--------------------------------------------------------------------
+%% Callbacks the suites share
+%%--------------------------------------------------------------------
+
+%% Every suite runs against the shared service `inert'; each case finds
+%% it running (a case may have stopped it or changed its poller).
+init_per_suite(Config) ->
+    ok = inert:start(),
+    Config.
+
+end_per_suite(Config) ->
+    ok = inert:stop(),
+    Config.
+
+init_per_testcase(Config) ->
+    ok = inert:start(),
+    Config.
+
+%% A case leaves no message behind for the next one.
+end_per_testcase() ->
+    flush_mailbox(),
+    ok.
+
+%% The sockets of the VM and the fds of inertd at the start of a case,
+%% for check_fd_baseline/1 at its end.
+fd_baseline(Config) ->
+    [{vm_sockets, vm_sockets()}, {daemon_fds, daemon_fds()} | Config].
+
+%% Nothing a case received or opened is left open, here or in inertd.
+check_fd_baseline(Config) ->
+    ok = await_value(vm_sockets_back_to_start_of_case, fun vm_sockets/0,
+                     proplists:get_value(vm_sockets, Config), 5000),
+    ok = await_value(inertd_sockets_back_to_start_of_case, fun daemon_fds/0,
+                     proplists:get_value(daemon_fds, Config), 5000).
+
+%% init_per_group/2 of a group of slow cases (thousands of fds, soaks,
+%% floods): run unless INERT_SKIP_SLOW=1, which a developer sets to skip
+%% them locally (`INERT_SKIP_SLOW=1 make test-erlang'); `make test' and
+%% CI run them.
+slow_group(Config) ->
+    case os:getenv("INERT_SKIP_SLOW") of
+        "1" -> {skip, "INERT_SKIP_SLOW=1"};
+        _ -> Config
+    end.
+
+%%--------------------------------------------------------------------
+%% Sockets and checks
+%%--------------------------------------------------------------------
 
 udp_pair() ->
     {ok, Rx} = gen_udp:open(0, [binary, {active, false}, {ip, {127,0,0,1}}]),

@@ -1,0 +1,128 @@
+%% @doc The requests of the VM to inertd (PROTOCOL.md, "Requests"): the
+%% only place a request term or an acknowledgement frame is built, and
+%% the one function that sends a request on the side channel, with its
+%% fd as SCM_RIGHTS.
+%%
+%% Owns no process and no state. Must not wait for an answer (answers
+%% come through the service process, see `inert_srv'), nor decide what a
+%% failed send means beyond saying whether the daemon is gone (`gone/1').
+-module(inert_req).
+
+-export([hello/1, fdset/5, poll/5, fdclr/4, controlling_process/3, info/2, dup/3, open/3,
+         cancel/2, down/1, ack/1]).
+-export([send/4, gone/1]).
+
+-export_type([request/0, send_error/0]).
+
+%% A request as it goes to inertd: the names and arities of the rows of
+%% PROTOCOL.md. `Dead' names a process whose interest in the fd the
+%% request replaces (inertd drops it).
+-type request() ::
+        {hello, pid()}
+      | {fdset, pid(), integer(), fd(), mode()}
+      | {fdset, pid(), integer(), fd(), mode(), pid()}
+      | {poll, pid(), reference(), fd(), mode()}
+      | {poll, pid(), reference(), fd(), mode(), pid()}
+      | {fdclr, pid(), reference(), fd(), mode()}
+      | {controlling_process, pid(), reference(), pid()}
+      | {info, pid(), reference()}
+      | {dup, pid(), reference(), fd()}
+      | open_request()
+      | {cancel, reference(), fd()}
+      | {down, pid()}.
+-type open_request() :: {open, pid(), reference(), inert_fdlib:full_spec()}.
+-type fd() :: non_neg_integer().
+-type mode() :: read | write | read_write.
+%% closed | epipe | econnreset | enotconn (see gone/1), timeout (no room
+%% before the deadline), ebadf (the fd is not open in the VM), or another
+%% reason of socket:sendmsg/3.
+-type send_error() :: closed | timeout | inet:posix() | eio | atom().
+
+%% @doc The owner's hello on a new side channel.
+-spec hello(pid()) -> request().
+hello(Owner) -> {hello, Owner}.
+
+%% @doc An fdset of `FD' by `Pid'; its events carry `Gen'.
+-spec fdset(pid(), integer(), fd(), mode(), [pid()]) -> request().
+fdset(Pid, Gen, FD, Mode, []) -> {fdset, Pid, Gen, FD, Mode};
+fdset(Pid, Gen, FD, Mode, [Dead]) -> {fdset, Pid, Gen, FD, Mode, Dead}.
+
+%% @doc A poll of `FD' by `Pid', answered with `Ref'.
+-spec poll(pid(), reference(), fd(), mode(), [pid()]) -> request().
+poll(Pid, Ref, FD, Mode, []) -> {poll, Pid, Ref, FD, Mode};
+poll(Pid, Ref, FD, Mode, [Dead]) -> {poll, Pid, Ref, FD, Mode, Dead}.
+
+%% @doc Clear `Mode' of `FD', whoever armed it.
+-spec fdclr(pid(), reference(), fd(), mode()) -> request().
+fdclr(Pid, Ref, FD, Mode) -> {fdclr, Pid, Ref, FD, Mode}.
+
+%% @doc Make `NewOwner' the controlling process.
+-spec controlling_process(pid(), reference(), pid()) -> request().
+controlling_process(Pid, Ref, NewOwner) -> {controlling_process, Pid, Ref, NewOwner}.
+
+%% @doc The daemon's view.
+-spec info(pid(), reference()) -> request().
+info(Pid, Ref) -> {info, Pid, Ref}.
+
+%% @doc Duplicate `FD' (sent with the request) and hand it back.
+-spec dup(pid(), reference(), fd()) -> request().
+dup(Pid, Ref, FD) -> {dup, Pid, Ref, FD}.
+
+%% @doc Open the socket `Spec' describes (see `inert_fd:spec/1').
+-spec open(pid(), reference(), inert_fdlib:full_spec()) -> open_request().
+open(Pid, Ref, Spec) -> {open, Pid, Ref, Spec}.
+
+%% @doc End the poll `Ref' of `FD' that timed out.
+-spec cancel(reference(), fd()) -> request().
+cancel(Ref, FD) -> {cancel, Ref, FD}.
+
+%% @doc `Pid' died: inertd clears whatever it still holds.
+-spec down(pid()) -> request().
+down(Pid) -> {down, Pid}.
+
+%% @doc The acknowledgement of `Frames' frames, written on inertd's stdin
+%% (PROTOCOL.md, "Flow control").
+-spec ack(pos_integer()) -> binary().
+ack(Frames) -> term_to_binary({ack, Frames}).
+
+%% @doc Send `Req' on the side channel `Sock', with `FD' as SCM_RIGHTS
+%% unless it is `none', waiting for room until `Deadline' (`{error,
+%% timeout}' then). A seqpacket message goes whole or not at all, so a
+%% send that timed out sent nothing.
+-spec send(socket:socket(), request(), fd() | none, inert_deadline:deadline()) ->
+    ok | {error, send_error()}.
+send(Sock, Req, FD, Deadline) ->
+    send_msg(Sock, msg(Req, FD), Deadline).
+
+send_msg(Sock, Msg, Deadline) ->
+    case socket:sendmsg(Sock, Msg, inert_deadline:chunk(Deadline)) of
+        ok ->
+            ok;
+        {error, timeout} ->
+            case inert_deadline:left(Deadline) of
+                0 -> {error, timeout};
+                _ -> send_msg(Sock, Msg, Deadline)
+            end;
+        {error, {Reason, _Rest}} ->
+            {error, Reason};
+        {error, _} = Error ->
+            Error;
+        {ok, _Rest} ->
+            %% Not on a seqpacket socket: a message is sent whole.
+            {error, eio}
+    end.
+
+msg(Req, none) ->
+    #{iov => [term_to_binary(Req)]};
+msg(Req, FD) ->
+    #{iov => [term_to_binary(Req)],
+      ctrl => [#{level => socket, type => rights, data => <<FD:32/native>>}]}.
+
+%% @doc Whether a send error means the daemon is gone (its side channel
+%% closed): the request is then for its successor.
+-spec gone(send_error()) -> boolean().
+gone(closed) -> true;
+gone(epipe) -> true;
+gone(econnreset) -> true;
+gone(enotconn) -> true;
+gone(_) -> false.
