@@ -5,7 +5,8 @@
 %% One feeder per daemon, linked to the service and killed with the
 %% daemon: it re-arms every fdset record of the table (not at the first
 %% start), says {rearmed, self()} to the service, then sends what the
-%% service asks, in order: send/2, and down/2 (the records of the dead
+%% service asks, in order: send/3 (then answers the service's caller)
+%% and down/2 (the records of the dead
 %% caller go once inertd has been told). Its sends block when inertd
 %% holds requests back (PROTOCOL.md, "Flow control"); the service does
 %% not, so it keeps acknowledging and inertd resumes. Callers do not send
@@ -17,7 +18,7 @@
 %% caller's, an fd the VM closed); it must not answer callers.
 -module(inert_feeder).
 
--export([start_link/3, send/2, down/2]).
+-export([start_link/3, send/3, down/2]).
 
 %% @doc Start the feeder of the daemon behind `Sock', linked to the
 %% calling (service) process; `Rearm': re-arm `Tab''s fdsets first.
@@ -26,10 +27,11 @@ start_link(Sock, Tab, Rearm) ->
     Srv = self(),
     spawn_link(fun() -> feeder(Srv, Sock, Tab, Rearm) end).
 
-%% @doc Send `Req' after what was asked before.
--spec send(pid(), inert_req:request()) -> ok.
-send(Feeder, Req) ->
-    Feeder ! {send, Req},
+%% @doc Send `Req' after what was asked before, then answer `From' (a
+%% gen_server call to the service) `ok'.
+-spec send(pid(), inert_req:request(), gen_server:from()) -> ok.
+send(Feeder, Req, From) ->
+    Feeder ! {send, Req, From},
     ok.
 
 %% @doc The caller `Pid' died: tell inertd, then forget its records.
@@ -68,8 +70,9 @@ feed_pending(Sock, Tab) ->
 feed(Sock, Tab, {down, Pid}) ->
     feed(Sock, inert_req:down(Pid)),
     inert_table:forget(Tab, Pid);
-feed(Sock, _Tab, {send, Req}) ->
-    feed(Sock, Req).
+feed(Sock, _Tab, {send, Req, From}) ->
+    feed(Sock, Req),
+    gen_server:reply(From, ok).
 
 feed(Sock, Req) ->
     case inert_req:send(Sock, Req, none, infinity) of

@@ -35,6 +35,8 @@
 
 
 -define(START_TIMEOUT, 10000).
+%% How long cancel/3 waits for its cancel to be sent (a full side channel).
+-define(CANCEL_WAIT_MS, 2000).
 %% Every restart counts one, every FORGIVE_MS a daemon ran takes one off
 %% (a start that fails counts one too): past MAX_RESTARTS each start
 %% waits BACKOFF_MIN_MS, doubling up to BACKOFF_MAX_MS.
@@ -146,12 +148,18 @@ clear_down(Srv, FD, Mode) ->
 
 %% @doc Cancel a poll that timed out. When this returns, no answer for
 %% `Ref' will be forwarded any more; answers forwarded before are already
-%% in the caller's mailbox.
+%% in the caller's mailbox. It returns once the cancel is on the side
+%% channel, so the caller's next requests reach inertd after it (a
+%% cancelled poll must not make inertd refuse the next fdset of FD as
+%% busy); at most CANCEL_WAIT_MS when the channel is full.
 -spec cancel(pid(), reference(), non_neg_integer()) -> ok | {error, closed}.
 cancel(Srv, Ref, FD) ->
     try
-        gen_server:call(Srv, {cancel, Ref, FD}, infinity)
+        gen_server:call(Srv, {cancel, Ref, FD}, ?CANCEL_WAIT_MS)
     catch
+        %% The cancel waits behind a full side channel; its answers are
+        %% dropped already.
+        exit:{timeout, _} -> ok;
         exit:_ -> {error, closed}
     end.
 
@@ -246,9 +254,16 @@ handle_call({clear_down, FD, Mode}, _From, #st{phase = Phase} = St)
     {reply, ok, St};
 handle_call({clear_down, _FD, _Mode}, _From, St) ->
     {reply, retry, St};
-handle_call({cancel, Ref, FD}, _From, St) ->
-    send(St, inert_req:cancel(Ref, FD)),
-    {reply, ok, St#st{relay = inert_relay:cancel(Ref, St#st.relay)}};
+handle_call({cancel, Ref, FD}, From, #st{feeder = Feeder} = St0) ->
+    St = St0#st{relay = inert_relay:cancel(Ref, St0#st.relay)},
+    case Feeder of
+        undefined ->
+            {reply, ok, St};
+        _ ->
+            %% The feeder answers once the cancel is sent.
+            inert_feeder:send(Feeder, inert_req:cancel(Ref, FD), From),
+            {noreply, St}
+    end;
 handle_call(status, _From, St) ->
     Reply = #{
         os_pid => St#st.os_pid,
@@ -574,13 +589,6 @@ published(#st{sock = Sock, port = Port, waiters = Waiters} = St) ->
     persistent_term:put({?MODULE, self()}, {Sock, Port}),
     _ = [gen_server:reply(From, ok) || {From, _} <- Waiters],
     St#st{phase = up, waiters = []}.
-
-%% This service's requests go through the feeder, so that it never waits
-%% on a full side channel; without a daemon there is nobody to tell.
-send(#st{feeder = undefined}, _Req) ->
-    ok;
-send(#st{feeder = Feeder}, Req) ->
-    inert_feeder:send(Feeder, Req).
 
 %% The feeder first (it may be blocked on the side channel), then the
 %% port: inertd's stdin reaches EOF, its normal way out.
