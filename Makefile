@@ -112,8 +112,8 @@ clean:
 .PHONY: bench bench-smoke
 
 # Benchmarks: inert against the original C driver (native inert, built
-# by bench/run.sh from ../shared/baselines/inert-native into bench/out/native
-# with its own build.sh, or BENCH_NATIVE_SRC; n/a when absent), OTP socket
+# by bench/run.sh from its sources in bench/native-src or BENCH_NATIVE_SRC
+# into bench/out/native with their own build.sh; n/a when absent), OTP socket
 # nowait/select and gen_udp/gen_tcp {active, once}, every figure in one run
 # of about five minutes. Writes bench/out/results.json,
 # bench/wake-latency.png and the table in BENCHMARKS.md.

@@ -14,9 +14,10 @@
 # inertd is the one in that build's priv/), e.g. to measure a change
 # before and after; INERTD=<path> overrides the daemon alone.
 # The original driver (msantos/inert 1.0.5) is built from the unmodified
-# sources in BENCH_NATIVE_SRC (default ../shared/baselines/inert-native,
-# beside the repository) with their build.sh into bench/out/native, which
-# is not part of the repository; without them the native figures are n/a.
+# sources in BENCH_NATIVE_SRC (default bench/native-src: a directory, or a
+# link to one, holding those sources and a build.sh OUTDIR that builds
+# them; git ignores it) into bench/out/native, which is not part of the
+# repository either; without them the native figures are n/a.
 set -eu
 mode=${1:-full}
 cd "$(dirname "$0")/.."
@@ -65,7 +66,7 @@ rm -f "$out"/wake_*.dat
 erlc -Werror +warn_missing_spec -o bench/out/ebin bench/*.erl
 
 # The original driver, as the `native' contender (bench/bench_native.erl).
-native_src=${BENCH_NATIVE_SRC:-../shared/baselines/inert-native}
+native_src=${BENCH_NATIVE_SRC:-bench/native-src}
 unset BENCH_NATIVE_EBIN BENCH_NATIVE_REV
 if [ ! -f "$native_src/build.sh" ]; then
     export BENCH_NATIVE_WHY="baseline not built: no $native_src"

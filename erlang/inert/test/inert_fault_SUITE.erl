@@ -545,12 +545,8 @@ fd_number_reused_while_armed_replaces_the_stale_copy(_Config) ->
     %% Close an armed TCP socket in the VM and get its number back for a
     %% UDP socket: re-arming the number must drop inertd's copy of the old
     %% socket (its peer then sees EOF) and watch the new one.
-    {Server, Client} = tcp_pair(),
-    {ok, FD} = inet:getfd(Server),
-    ok = inert:fdset(FD, read),
-    ok = gen_tcp:close(Server),
-    case reopen_as_udp(FD, 20) of
-        {ok, Udp} ->
+    case armed_tcp_closed_and_number_reused() of
+        {ok, FD, Client, Udp} ->
             ok = inert:fdset(FD, read),
             {error, closed} = gen_tcp:recv(Client, 0, 5000),
             {ok, Tx} = gen_udp:open(0, [{ip, {127,0,0,1}}]),
@@ -559,6 +555,19 @@ fd_number_reused_while_armed_replaces_the_stale_copy(_Config) ->
             close_all([Udp, Tx]);
         none ->
             {skip, "could not get the fd number back"}
+    end.
+
+%% An armed TCP socket closed in the VM without fdclr, and its fd number
+%% taken by a new UDP socket: {ok, FD, Client, Udp} (Client the TCP
+%% peer), or none if the number did not come back.
+armed_tcp_closed_and_number_reused() ->
+    {Server, Client} = tcp_pair(),
+    {ok, FD} = inet:getfd(Server),
+    ok = inert:fdset(FD, read),
+    ok = gen_tcp:close(Server),
+    case reopen_as_udp(FD, 20) of
+        {ok, Udp} -> {ok, FD, Client, Udp};
+        none -> none
     end.
 
 reopen_as_udp(_FD, 0) ->
@@ -938,12 +947,8 @@ closed_and_reused_number_gets_no_event_for_the_old_interest(_Config) ->
     %% fdset(N), close N, another socket gets number N and is not armed:
     %% inertd drops the old interest (its peer sees EOF, which would have
     %% made the old socket readable) and sends no event for it.
-    {Server, Client} = tcp_pair(),
-    {ok, FD} = inet:getfd(Server),
-    ok = inert:fdset(FD, read),
-    ok = gen_tcp:close(Server),
-    case reopen_as_udp(FD, 20) of
-        {ok, Udp} ->
+    case armed_tcp_closed_and_number_reused() of
+        {ok, FD, Client, Udp} ->
             ok = gen_tcp:send(Client, <<"makes the old socket readable">>),
             {error, closed} = gen_tcp:recv(Client, 0, ?RELEASE_BOUND_MS),
             ok = await(fun() -> inert_test_lib:armed_entries(FD) =:= [] end, ?RELEASE_BOUND_MS),
