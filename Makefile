@@ -12,7 +12,7 @@ GOOS_CROSS = darwin freebsd
 # broken by the new warnings of a newer OTP.
 export ERL_COMPILER_OPTIONS = [warnings_as_errors]
 
-.PHONY: all deps build inertd test test-go test-repeat test-erlang cross lint fuzz shell dialyzer clean
+.PHONY: all deps build inertd test test-go test-repeat test-erlang cross lint fuzz shell dialyzer clean req-frames
 .PHONY: demo fdpass
 
 all: build
@@ -79,6 +79,15 @@ cross:
 # INERT_SKIP_SLOW=1 skips the fault suite's slow group (RELIABILITY.md).
 test-erlang: inertd
 	cd $(APP) && $(REBAR) do compile, eunit, ct --readable=compact
+
+# protocol/testdata/inert_req.frames: inert_req's encoding of one request
+# of every PROTOCOL.md row (erlang/inert/test/inert_req_tests.erl says
+# which), which protocol/op_test.go decodes. Run it when inert_req's
+# output changes (its EUnit test fails until then), then go test ./protocol/.
+req-frames: build
+	cd $(APP) && $(REBAR) as test compile && \
+	  erl -noshell -pa _build/test/lib/inert/ebin -pa _build/test/lib/inert/test \
+	    -eval 'try inert_req_tests:write(), halt(0) catch C:E -> io:format(standard_error, "~p:~p~n", [C, E]), halt(1) end.'
 
 dialyzer: deps
 	cd $(APP) && $(REBAR) dialyzer

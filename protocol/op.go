@@ -24,8 +24,9 @@ const (
 // requests table, with the atom that opens the request tuple and the
 // tuple sizes it may have (lo = hi but for the takeover forms of fdset and
 // poll, which add Dead). ParseRequest (opNamed, arity), AppendRequest and
-// Op.String read it; nothing else names a request. TestOpTable checks it
-// against PROTOCOL.md and the golden frames OTP wrote.
+// Op.String read it; nothing else names a request. The TestOpTable tests
+// check it against PROTOCOL.md, the golden frames OTP wrote and the frames
+// of the Erlang encoder, inert_req (testdata/inert_req.frames).
 var ops = [...]struct {
 	name   string
 	lo, hi int

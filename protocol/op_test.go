@@ -1,17 +1,27 @@
 package protocol
 
 import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 )
 
-// requestRows reads the first column of PROTOCOL.md's requests table:
-// for every request atom, the tuple sizes its rows give.
-func requestRows(t *testing.T) map[string][]int {
+// requestForm is one row of PROTOCOL.md's requests table: the request
+// atom and the names of the elements after it, e.g. fdset [Pid Ref FD Mode].
+type requestForm struct {
+	name   string
+	fields []string
+}
+
+// requestForms reads the first column of PROTOCOL.md's requests table.
+func requestForms(t *testing.T) []requestForm {
 	t.Helper()
 	doc, err := os.ReadFile("PROTOCOL.md")
 	if err != nil {
@@ -27,12 +37,23 @@ func requestRows(t *testing.T) map[string][]int {
 		s = s[:end]
 	}
 	row := regexp.MustCompile("(?m)^\\| `\\{([a-z_]+)((?:, [A-Za-z]+)*)\\}` \\|")
-	rows := map[string][]int{}
+	var forms []requestForm
 	for _, m := range row.FindAllStringSubmatch(s, -1) {
-		rows[m[1]] = append(rows[m[1]], 1+strings.Count(m[2], ","))
+		forms = append(forms, requestForm{m[1], strings.Fields(strings.ReplaceAll(m[2], ",", " "))})
 	}
-	if len(rows) == 0 {
+	if len(forms) == 0 {
 		t.Fatal("no request rows found in PROTOCOL.md")
+	}
+	return forms
+}
+
+// requestRows gives, for every request atom of PROTOCOL.md, the tuple
+// sizes its rows show.
+func requestRows(t *testing.T) map[string][]int {
+	t.Helper()
+	rows := map[string][]int{}
+	for _, f := range requestForms(t) {
+		rows[f.name] = append(rows[f.name], 1+len(f.fields))
 	}
 	return rows
 }
@@ -115,6 +136,142 @@ func TestOpTableMatchesOTPRequestFrames(t *testing.T) {
 			t.Errorf("no OTP frame of %v", op)
 		}
 	}
+}
+
+// inertReqFrames reads testdata/inert_req.frames: the Erlang encoder's
+// (inert_req's) bytes for one request of every PROTOCOL.md row, as
+// {packet,4} frames. `make req-frames` writes it from
+// erlang/inert/test/inert_req_tests.erl, whose EUnit test fails when
+// inert_req's output no longer equals the file.
+func inertReqFrames(t *testing.T) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "inert_req.frames"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	for len(b) > 0 {
+		if len(b) < 4 || uint64(len(b)-4) < uint64(binary.BigEndian.Uint32(b)) {
+			t.Fatalf("inert_req.frames: truncated frame after %d frames", len(frames))
+		}
+		n := int(binary.BigEndian.Uint32(b))
+		frames = append(frames, b[4:4+n])
+		b = b[4+n:]
+	}
+	return frames
+}
+
+// Every frame inert_req wrote decodes with ParseRequest to the Op named
+// by its first atom, within the table's arity, into a Request whose
+// fields hold the tuple's elements in the places PROTOCOL.md's row names
+// them (Pid, Ref, FD, Mode, Dead, ...); AppendRequest writes the same
+// Request back; and every PROTOCOL.md row has such a frame.
+func TestOpTableMatchesInertReqFrames(t *testing.T) {
+	forms := requestForms(t)
+	covered := make([]bool, len(forms))
+	for i, b := range inertReqFrames(t) {
+		d := Decoder{buf: b}
+		var n int
+		var atom []byte
+		err := d.Version()
+		if err == nil {
+			n, err = d.TupleHeader()
+		}
+		if err == nil {
+			atom, err = d.Atom()
+		}
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		elems := make([][]byte, n-1)
+		for j := range elems {
+			if elems[j], err = d.Term(); err != nil {
+				t.Fatalf("frame %d {%s, ...}: element %d: %v", i, atom, j+2, err)
+			}
+		}
+		form := -1
+		for k, f := range forms {
+			if f.name == string(atom) && len(f.fields) == n-1 {
+				form = k
+			}
+		}
+		if form < 0 {
+			t.Errorf("frame %d: inert_req writes {%s, ...} of %d elements, which no PROTOCOL.md row shows", i, atom, n)
+			continue
+		}
+		covered[form] = true
+		var r Request
+		if err := ParseRequest(b, &r); err != nil {
+			t.Errorf("frame %d {%s, ...}: %v", i, atom, err)
+			continue
+		}
+		if r.Op.String() != string(atom) {
+			t.Errorf("frame %d: {%s, ...} decoded as %v", i, atom, r.Op)
+		}
+		if lo, hi := arity(r.Op); n < lo || n > hi {
+			t.Errorf("frame %d: %d elements, table says %d..%d for %v", i, n, lo, hi, r.Op)
+		}
+		for j, field := range forms[form].fields {
+			if why := requestHolds(&r, field, elems[j]); why != "" {
+				t.Errorf("frame %d {%s, ...}: %s (element %d): %s", i, atom, field, j+2, why)
+			}
+		}
+		var again Request
+		if err := ParseRequest(AppendRequest(nil, &r), &again); err != nil || !reflect.DeepEqual(again, r) {
+			t.Errorf("frame %d: AppendRequest of %+v reads back as %+v, %v", i, r, again, err)
+		}
+	}
+	for k, f := range forms {
+		if !covered[k] {
+			t.Errorf("PROTOCOL.md row {%s} has no frame in inert_req.frames (make req-frames)",
+				strings.Join(append([]string{f.name}, f.fields...), ", "))
+		}
+	}
+}
+
+// requestHolds says why r does not hold the element raw where PROTOCOL.md
+// names it field, or "" when it does.
+func requestHolds(r *Request, field string, raw []byte) string {
+	same := func(got []byte) string {
+		if !bytes.Equal(got, raw) {
+			return fmt.Sprintf("Request holds % x, the frame % x", got, raw)
+		}
+		return ""
+	}
+	integer := func(got int64, valid bool) string {
+		d := Decoder{buf: raw}
+		v, overflow, err := d.Int()
+		if err != nil || overflow || !valid || got != v {
+			return fmt.Sprintf("Request holds %d (valid %v), the frame % x", got, valid, raw)
+		}
+		return ""
+	}
+	switch field {
+	case "Owner", "Pid":
+		return same(r.Pid)
+	case "Ref":
+		return same(r.Ref)
+	case "Dead":
+		return same(r.Dead)
+	case "NewOwner":
+		return same(r.NewOwner)
+	case "FD":
+		return integer(r.FD, r.FDValid)
+	case "N":
+		return integer(r.Acked, true)
+	case "Mode":
+		d := Decoder{buf: raw}
+		if a, err := d.Atom(); err != nil || !r.ModeOK || r.Mode.String() != string(a) {
+			return fmt.Sprintf("Request holds %v (ok %v), the frame % x", r.Mode, r.ModeOK, raw)
+		}
+		return ""
+	case "Spec":
+		if !r.SpecOK {
+			return "not decoded as a valid spec"
+		}
+		return ""
+	}
+	return "the test does not know which Request field holds it: add it to requestHolds"
 }
 
 func TestOpStringNamesTheRequestOrTheNumber(t *testing.T) {

@@ -1,7 +1,7 @@
 %% @doc The requests of the VM to inertd (PROTOCOL.md, "Requests"): the
-%% only place a request term or an acknowledgement frame is built, and
-%% the one function that sends a request on the side channel, with its
-%% fd as SCM_RIGHTS.
+%% only place a request term or an acknowledgement frame is built, the
+%% one encoding of them (`encode/1'), and the one function that sends a
+%% request on the side channel, with its fd as SCM_RIGHTS.
 %%
 %% Owns no process and no state. Must not wait for an answer (answers
 %% come through the service process, see `inert_srv'), nor decide what a
@@ -10,7 +10,7 @@
 
 -export([hello/1, fdset/5, poll/5, fdclr/4, controlling_process/3, info/2, dup/3, open/3,
          cancel/2, down/1, ack/1]).
--export([send/4, gone/1]).
+-export([encode/1, send/4, gone/1]).
 
 -export_type([request/0, send_error/0]).
 
@@ -83,7 +83,14 @@ down(Pid) -> {down, Pid}.
 %% @doc The acknowledgement of `Frames' frames, written on inertd's stdin
 %% (PROTOCOL.md, "Flow control").
 -spec ack(pos_integer()) -> binary().
-ack(Frames) -> term_to_binary({ack, Frames}).
+ack(Frames) -> encode({ack, Frames}).
+
+%% @doc The bytes of a request (one side-channel message) or of an
+%% acknowledgement (one stdin frame's payload). send/4 and ack/1 encode
+%% with it; protocol/testdata/inert_req.frames holds its output for one
+%% request of every PROTOCOL.md row, which inertd's decoder is tested on.
+-spec encode(request() | {ack, pos_integer()}) -> binary().
+encode(Term) -> term_to_binary(Term).
 
 %% @doc Send `Req' on the side channel `Sock', with `FD' as SCM_RIGHTS
 %% unless it is `none', waiting for room until `Deadline' (`{error,
@@ -113,9 +120,9 @@ send_msg(Sock, Msg, Deadline) ->
     end.
 
 msg(Req, none) ->
-    #{iov => [term_to_binary(Req)]};
+    #{iov => [encode(Req)]};
 msg(Req, FD) ->
-    #{iov => [term_to_binary(Req)],
+    #{iov => [encode(Req)],
       ctrl => [#{level => socket, type => rights, data => <<FD:32/native>>}]}.
 
 %% @doc Whether a send error means the daemon is gone (its side channel
