@@ -64,7 +64,7 @@ entry({inert_write, Pid, FD, Ref}, #relay{tab = Tab} = R) ->
     R;
 entry({polled, Pid, Ref, _FD, Dir}, #relay{cancelled = Cancelled} = R) ->
     %% The poll's record is the caller's to drop: it does when its poll
-    %% returns, however it returns (prim_inert).
+    %% returns, however it returns (inert_call).
     _ = is_map_key(Ref, Cancelled) orelse (Pid ! {Ref, {ok, Dir}}),
     R;
 entry({failed, Pid, Ref, FD, Why}, #relay{tab = Tab} = R) ->

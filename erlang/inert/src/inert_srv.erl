@@ -4,7 +4,7 @@
 %% backoff, and without blocking: a restart's frames come as messages).
 %%
 %% Callers do not go through this process to make a request: they send
-%% straight to the side channel (prim_inert, through inert_req) and get
+%% straight to the side channel (inert_call, through inert_req) and get
 %% their answer from here, because every frame inertd writes arrives at
 %% the port owner.
 %%

@@ -19,10 +19,11 @@
 %% emfile}', ...). An fd that cannot be waited on (a regular file) is
 %% not a failure: inertd reports it ready, as poll(2) does.
 %%
-%% This module validates arguments and runs the call flow in the
-%% caller's process (claim, send, wait, retry on a restarted daemon). It
-%% owns no data: the table is inert_table's, the request terms inert_req's,
-%% the daemon inert_srv's.
+%% This module checks the arguments and options of each call and finds
+%% the service; inert_call carries the call out in the caller's process
+%% (claim, send, wait, retry on a restarted daemon). It owns no data: the
+%% table is inert_table's, the request terms inert_req's, the daemon
+%% inert_srv's.
 -module(prim_inert).
 
 -export([start/0, stop/1]).
@@ -49,10 +50,6 @@
 -type options() :: mode() | [{mode, mode()} | {timeout, timeout()}].
 
 -define(MAX_FD, 16#7fffffff).
-%% How long an fdset waits for room on a full side channel (inertd not
-%% reading requests: stopped, or held back by flow control) before it
-%% gives up with {error, eagain}.
--define(FDSET_SEND_TIMEOUT, 2000).
 
 %% @doc Start a private inert service, linked to and controlled by the
 %% caller. Returns its PollId, the second element of every message, or
@@ -108,7 +105,7 @@ fdset(Handle, FD, Options) ->
         {true, {Mode, _Timeout}} ->
             case service(Handle) of
                 undefined -> {error, closed};
-                {Srv, Tab} -> fdset_claim(Srv, Tab, FD, Mode)
+                {Srv, Tab} -> inert_call:fdset(Srv, Tab, FD, Mode)
             end
     end.
 
@@ -180,7 +177,7 @@ poll_checked(Handle, FD, Mode, Timeout) ->
         {true, true, true} ->
             case service(Handle) of
                 undefined -> {error, closed};
-                {Srv, Tab} -> poll_claim(Srv, Tab, FD, Mode, inert_deadline:at(Timeout))
+                {Srv, Tab} -> inert_call:poll(Srv, Tab, FD, Mode, inert_deadline:at(Timeout))
             end;
         _ -> {error, einval}
     end.
@@ -259,140 +256,6 @@ handover({fd, _Srv, _Token, FD} = Offer) ->
 handover(Reply) ->
     Reply.
 
-%%--------------------------------------------------------------------
-%% fdset and poll: ownership in the service's table
-%%--------------------------------------------------------------------
-
-%% Claim FD for the caller and send the fdset; do not wait.
-fdset_claim(Srv, Tab, FD, Mode) ->
-    monitor_me(Srv),
-    Gen = erlang:unique_integer([positive]),
-    Rec = inert_table:fdset(FD, self(), Mode, Gen),
-    case inert_table:claim(Tab, Rec) of
-        {ok, Old, Dead} ->
-            Req = inert_req:fdset(self(), Gen, FD, Mode, Dead),
-            arm_request(Tab, FD, Req, Rec, Old, inert_srv:lookup(Srv));
-        {error, _} = Error ->
-            Error
-    end.
-
-%% Claim FD for a poll, send it and wait for its answer; the claim goes
-%% when the poll returns, however it returns.
-poll_claim(Srv, Tab, FD, Mode, Deadline) ->
-    monitor_me(Srv),
-    case inert_srv:lookup(Srv) of
-        undefined ->
-            {error, closed};
-        {Sock, Port} ->
-            Ref = erlang:monitor(port, Port),
-            Rec = inert_table:poll(FD, self(), Mode, Ref),
-            case inert_table:claim(Tab, Rec) of
-                {ok, Old, Dead} ->
-                    Req = inert_req:poll(self(), Ref, FD, Mode, Dead),
-                    case inert_req:send(Sock, Req, FD, Deadline) of
-                        ok ->
-                            Again = fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end,
-                            Reply = wait(Srv, FD, Deadline, Port, Ref, Again, wait),
-                            ok = inert_table:drop(Tab, Rec),
-                            poll_reply(Reply);
-                        {error, Reason} ->
-                            %% Not sent: ebadf (sendmsg could not pass the
-                            %% fd: it is not open in the VM), timeout (the
-                            %% side channel stayed full until the deadline),
-                            %% or the daemon is gone.
-                            erlang:demonitor(Ref, [flush]),
-                            inert_table:unclaim(Tab, Rec, Old),
-                            case inert_req:gone(Reason) of
-                                true ->
-                                    after_restart(Srv, Port, Deadline, wait,
-                                                  fun() -> poll_claim(Srv, Tab, FD, Mode, Deadline) end);
-                                false ->
-                                    {error, Reason}
-                            end
-                    end;
-                {error, _} = Error ->
-                    erlang:demonitor(Ref, [flush]),
-                    Error
-            end
-    end.
-
-poll_reply({error, {ebusy, _}}) -> {error, ebusy};
-poll_reply(Reply) -> Reply.
-
-%% Send an fdset; on a daemon that is gone, send it again to the next.
-arm_request(_Tab, _FD, _Req, _Rec, _Old, undefined) ->
-    {error, closed};
-arm_request(Tab, FD, Req, Rec, Old, {Sock, _Port}) ->
-    case inert_req:send(Sock, Req, FD, inert_deadline:at(?FDSET_SEND_TIMEOUT)) of
-        ok ->
-            ok;
-        {error, timeout} ->
-            %% The side channel stayed full (inertd is not reading):
-            %% nothing was sent, nothing is armed.
-            inert_table:unclaim(Tab, Rec, Old),
-            {error, eagain};
-        {error, Reason} ->
-            case inert_req:gone(Reason) of
-                true ->
-                    %% The side channel is gone with its daemon, whose
-                    %% exit is handled after this claim: the next
-                    %% daemon is re-armed from the table, this record
-                    %% included (inert_srv's feeder), before any caller
-                    %% may send to it. Nothing to wait for.
-                    ok;
-                false ->
-                    %% ebadf: sendmsg could not pass the fd, it is not
-                    %% open in the VM.
-                    inert_table:unclaim(Tab, Rec, Old),
-                    {error, Reason}
-            end
-    end.
-
-%% The service monitors every process that arms an fd, to clear its
-%% interests when it dies. Asked once per process and service, and the
-%% caller's process dictionary is where "asked already" is kept, on
-%% purpose: it is read on every fdset and poll, it is the caller's own
-%% (no message to the service and no write to a shared table per call:
-%% a message per fdset would double the service's mailbox traffic), and
-%% it holds one small key per service the process has used. The key is
-%% not erased when a service stops: a new service is a new pid, a new key.
--spec monitor_me(pid()) -> ok.
-monitor_me(Srv) ->
-    case get({?MODULE, monitored, Srv}) of
-        undefined ->
-            Srv ! {monitor, self()},
-            put({?MODULE, monitored, Srv}, true),
-            ok;
-        true ->
-            ok
-    end.
-
-%% Then(), once the daemon behind Port has a successor that callers may
-%% send to; `{error, timeout}' if that is not so by Deadline. Down is
-%% what a request answers while inertd cannot be started: `wait' (a poll
-%% waits for a daemon, until its deadline) or a fun that gives the
-%% answer.
-after_restart(Srv, Port, Deadline, Down, Then) ->
-    case await_restart(Srv, Port, Deadline, if_down(Down)) of
-        ok -> Then();
-        down -> Down();
-        {error, _} = Error -> Error
-    end.
-
-if_down(wait) -> wait;
-if_down(_) -> failing.
-
-await_restart(Srv, Port, Deadline, IfDown) ->
-    case inert_srv:await_restart(Srv, Port, inert_deadline:chunk(Deadline), IfDown) of
-        {error, timeout} ->
-            case inert_deadline:left(Deadline) of
-                0 -> {error, timeout};
-                _ -> await_restart(Srv, Port, Deadline, IfDown)
-            end;
-        Other ->
-            Other
-    end.
-
 %% An fdclr while inertd cannot be started: the service clears the
 %% record itself; if a daemon runs again by then, the fdclr goes to it.
 clear_down(Handle, Srv, FD, Options) ->
@@ -405,76 +268,12 @@ clear_down(Handle, Srv, FD, Options) ->
 no_daemon() ->
     {error, closed}.
 
-%%--------------------------------------------------------------------
-%% Requests answered through the service
-%%--------------------------------------------------------------------
-
-%% Send a request and wait for its answer `{Ref, Reply}'; Down() is the
+%% Send a request and wait for its answer (inert_call); Down() is the
 %% answer while inertd cannot be started.
 request(Handle, FD, Build, Timeout, Down) ->
     case whereis_srv(Handle) of
         undefined -> {error, closed};
-        Srv -> request(Srv, FD, Build, inert_deadline:at(Timeout), Down, inert_srv:lookup(Srv))
-    end.
-
-request(_Srv, _FD, _Build, _Deadline, _Down, undefined) ->
-    {error, closed};
-request(Srv, FD, Build, Deadline, Down, {Sock, Port}) ->
-    Ref = erlang:monitor(port, Port),
-    case inert_req:send(Sock, Build(Ref), FD, Deadline) of
-        ok ->
-            Again = fun() -> request(Srv, FD, Build, Deadline, Down, inert_srv:lookup(Srv)) end,
-            wait(Srv, FD, Deadline, Port, Ref, Again, Down);
-        {error, Reason} ->
-            erlang:demonitor(Ref, [flush]),
-            case inert_req:gone(Reason) of
-                %% The side channel is gone with its daemon: try the next one.
-                true -> retry(Srv, FD, Build, Deadline, Down, Port);
-                %% ebadf: sendmsg could not pass the fd, it is not open in the VM.
-                false -> {error, Reason}
-            end
-    end.
-
-%% Wait for the answer to the request Ref. If the daemon dies first, the
-%% request is made again (Again) to its successor; at the deadline (a
-%% poll's timeout) it is cancelled.
-wait(Srv, FD, Deadline, Port, Ref, Again, Down) ->
-    receive
-        {Ref, Reply} ->
-            erlang:demonitor(Ref, [flush]),
-            Reply;
-        {'DOWN', Ref, port, Port, _} ->
-            %% Answers of the old daemon are forwarded before
-            %% await_restart/4 returns: pick up one that made it.
-            case await_restart(Srv, Port, Deadline, if_down(Down)) of
-                ok -> flush(Ref, Again);
-                down -> flush(Ref, Down);
-                {error, _} = Error -> flush(Ref, fun() -> Error end)
-            end
-    after inert_deadline:chunk(Deadline) ->
-        case inert_deadline:left(Deadline) of
-            0 ->
-                erlang:demonitor(Ref, [flush]),
-                %% After cancel/3 no answer for Ref is forwarded; one
-                %% forwarded before is already here.
-                _ = inert_srv:cancel(Srv, Ref, FD),
-                flush(Ref, fun() -> {error, timeout} end);
-            _ ->
-                %% A timeout longer than one `after' can wait.
-                wait(Srv, FD, Deadline, Port, Ref, Again, Down)
-        end
-    end.
-
-retry(Srv, FD, Build, Deadline, Down, Port) ->
-    after_restart(Srv, Port, Deadline, Down,
-                  fun() -> request(Srv, FD, Build, Deadline, Down, inert_srv:lookup(Srv)) end).
-
-%% The answer to Ref if it is here, else Otherwise().
-flush(Ref, Otherwise) ->
-    receive
-        {Ref, Reply} -> Reply
-    after 0 ->
-        Otherwise()
+        Srv -> inert_call:request(Srv, FD, Build, inert_deadline:at(Timeout), Down)
     end.
 
 %% The service process of a handle and its ownership table.

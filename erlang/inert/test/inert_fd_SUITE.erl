@@ -264,14 +264,15 @@ handed_fd_of_a_dead_caller_is_closed(_Config) ->
     S = udp(),
     FD = fd(S),
     #{counters := #{fds_sent := Sent0}} = inert:info(),
-    Srv = inert:pollid(),
-    ok = sys:suspend(Srv),
     Self = self(),
-    Caller = spawn(fun() -> Self ! {self(), inert_fd:dup(FD)} end),
-    %% it has sent the request and waits for the answer
-    ok = await(fun() -> waiting_for_answer(Caller) end, 5000),
-    exit(Caller, kill),
-    ok = sys:resume(Srv),
+    Caller = while_service_suspended(
+               fun() ->
+                       C = spawn(fun() -> Self ! {self(), inert_fd:dup(FD)} end),
+                       %% it has sent the request and waits for the answer
+                       ok = await(fun() -> waiting_for_answer(C) end, 5000),
+                       exit(C, kill),
+                       C
+               end),
     ok = await(fun() -> #{counters := #{fds_sent := Sent}} = inert:info(), Sent =:= Sent0 + 1 end, 5000),
     ok = await(fun() -> #{service := #{handovers := H}} = inert:info(), H =:= 0 end, 5000),
     receive {Caller, _} -> ct:fail(dead_caller_answered) after 0 -> ok end,
@@ -281,14 +282,15 @@ handed_fd_of_a_dead_caller_is_closed(_Config) ->
 dup_survives_an_inertd_restart(_Config) ->
     S = udp(),
     #{os_pid := Old} = inert:info(),
-    Srv = inert:pollid(),
-    ok = sys:suspend(Srv),
     Self = self(),
-    Caller = spawn(fun() -> Self ! {self(), inert_fd:dup(fd(S))} end),
-    ok = await(fun() -> waiting_for_answer(Caller) end, 5000),
-    _ = os:cmd("kill -9 " ++ integer_to_list(Old)),
-    ok = await(fun() -> not inert_test_lib:os_pid_alive(Old) end, 5000),
-    ok = sys:resume(Srv),
+    Caller = while_service_suspended(
+               fun() ->
+                       C = spawn(fun() -> Self ! {self(), inert_fd:dup(fd(S))} end),
+                       ok = await(fun() -> waiting_for_answer(C) end, 5000),
+                       _ = os:cmd("kill -9 " ++ integer_to_list(Old)),
+                       ok = await(fun() -> not inert_test_lib:os_pid_alive(Old) end, 5000),
+                       C
+               end),
     receive
         {Caller, {ok, Dup}} ->
             ?assertEqual(inode(fd(S)), inode(Dup)),
@@ -416,10 +418,24 @@ inode(FD) ->
     Link.
 
 %% Pid has sent its request and waits in prim_inert for the answer.
+%% The caller has sent its request and waits for the answer, in
+%% inert_call's receive.
 waiting_for_answer(Pid) ->
     case process_info(Pid, [current_function, status]) of
-        [{current_function, {prim_inert, wait, _}}, {status, waiting}] -> true;
+        [{current_function, {inert_call, wait, _}}, {status, waiting}] -> true;
         _ -> false
+    end.
+
+%% Fun() while the shared service forwards nothing, and its result. The
+%% service is resumed however Fun returns: left suspended, it would answer
+%% no later case's request (each would end in its timetrap).
+while_service_suspended(Fun) ->
+    Srv = inert:pollid(),
+    ok = sys:suspend(Srv),
+    try
+        Fun()
+    after
+        ok = sys:resume(Srv)
     end.
 
 %% An fd number that is not open.
