@@ -38,6 +38,14 @@ main(_) ->
 %%--------------------------------------------------------------------
 
 hook() ->
+    try
+        hook_out()
+    catch
+        C:E -> say("no doc chunks: ~p:~0p", [C, E])
+    end,
+    halt(0).
+
+hook_out() ->
     case out_dir() of
         {ok, Out} ->
             Dir = filename:join(Out, "doc"),
@@ -47,8 +55,7 @@ hook() ->
             end;
         {error, Why} ->
             say("no doc chunks: ~ts", [Why])
-    end,
-    halt(0).
+    end.
 
 hook_chunks(Dir) ->
     case code:which(edoc) of
