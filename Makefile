@@ -12,7 +12,7 @@ GOOS_CROSS = darwin freebsd
 # broken by the new warnings of a newer OTP.
 export ERL_COMPILER_OPTIONS = [warnings_as_errors]
 
-.PHONY: all deps build inertd test test-go test-repeat test-erlang cross lint fuzz shell dialyzer clean req-frames
+.PHONY: all deps build inertd test test-go test-repeat test-erlang cross lint fuzz shell dialyzer docs clean req-frames
 .PHONY: demo fdpass
 
 all: build
@@ -31,7 +31,7 @@ build: inertd
 
 # make test runs the slow fault cases even where INERT_SKIP_SLOW=1 is set.
 test: export INERT_SKIP_SLOW =
-test: deps lint test-go test-go-oldest fuzz cross test-erlang dialyzer bench-smoke test-user-projects
+test: deps lint docs test-go test-go-oldest fuzz cross test-erlang dialyzer bench-smoke test-user-projects
 	@echo "make test: all checks passed"
 
 lint:
@@ -95,6 +95,14 @@ dialyzer: deps
 shell: build
 	cd $(APP) && $(REBAR) shell --apps inert
 
+# The documentation, with edoc: the EEP-48 chunks that h(inert) reads in
+# $(APP)/doc/chunks/ and the HTML pages in $(APP)/doc/ (index.html).
+# Every edoc warning, an undocumented export of a public module and an
+# internal module not marked @private fail it. Every compile also puts
+# the chunks next to the compiled application (build_docs.escript).
+docs: deps
+	cd $(APP) && escript build_docs.escript --strict doc
+
 # The examples run on the built application; their beams go next to it.
 EXAMPLES_EBIN = $(APP)/_build/examples
 INERT_EBIN = $(APP)/_build/default/lib/inert/ebin
@@ -117,6 +125,7 @@ fdpass: deps build
 
 clean:
 	rm -rf $(APP)/_build $(APP)/priv/inertd $(APP)/logs dist
+	cd $(APP)/doc && find . -mindepth 1 ! -name overview.edoc -exec rm -rf {} +
 
 .PHONY: bench bench-smoke
 

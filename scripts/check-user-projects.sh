@@ -3,7 +3,11 @@
 # in each supported form and checks that each one builds, starts inert and
 # gets {ok, read} from inert:poll/1 on a ready UDP socket (the mix projects
 # also get {inert_read, PollId, FD} after inert:fdset/1), with inertd run
-# from the project's own priv/inertd and gone once the VM exits.
+# from the project's own priv/inertd and gone once the VM exits. Where the
+# application is used from its build (not from a release: a release carries
+# no doc chunks), code:get_doc/1 must return the docs of inert, prim_inert
+# and inert_fd (and inert_srv's as hidden), as h(inert) reads them, and in
+# the mix projects Code.fetch_docs/1 too, as iex's h :inert reads them.
 #
 # The projects depend on a file:// clone of the repository, so they see
 # the committed HEAD only: commit what you want checked. Everything runs
@@ -177,8 +181,24 @@ check() ->
     {ok, #file_info{inode = I, major_device = D}} = file:read_file_info(Priv),
     Exe = "/proc/" ++ integer_to_list(OsPid) ++ "/exe",
     {ok, #file_info{inode = I, major_device = D}} = file:read_file_info(Exe),
+    Docs = docs(os:getenv("USERCHECK_DOCS")),
     io:format("usercheck: ok {ok,read} from inert:poll/1, inertd os pid ~b "
-              "runs ~s~n", [OsPid, Priv]).
+              "runs ~s, ~s~n", [OsPid, Priv, Docs]).
+%% What h(inert) reads: the module docs, and inert_srv's hidden.
+docs("1") ->
+    {ok, {docs_v1, _, erlang, _, #{<<"en">> := _}, _, Docs} = Inert} = code:get_doc(inert),
+    {_, _, _, #{<<"en">> := _}, _} = lists:keyfind({function, poll, 1}, 1, Docs),
+    {ok, {docs_v1, _, _, _, #{<<"en">> := _}, _, _}} = code:get_doc(prim_inert),
+    {ok, {docs_v1, _, _, _, #{<<"en">> := _}, _, _}} = code:get_doc(inert_fd),
+    {ok, {docs_v1, _, _, _, hidden, _, _}} = code:get_doc(inert_srv),
+    Text = unicode:characters_to_list(shell_docs:render(inert, Inert)),
+    true = string:find(Text, "{inert_read, PollId, FD}") =/= nomatch,
+    "code:get_doc(inert) has its docs";
+docs(_) ->
+    case code:get_doc(inert) of
+        {ok, {docs_v1, _, _, _, #{}, _, _}} -> "the release carries doc chunks";
+        _ -> "no doc chunks in the release"
+    end.
 EOF
 }
 
@@ -198,7 +218,7 @@ rebar_case() {
     paths=$(find "$dir/_build/default" -path "$dir/_build/default/rel" -prune \
         -o -name '*.app' -path '*/ebin/*' -print | xargs -n1 dirname)
     # shellcheck disable=SC2086 # paths is a list
-    run_check "$name" "$log" erl -noshell -pa $paths \
+    run_check "$name" "$log" env USERCHECK_DOCS=1 erl -noshell -pa $paths \
         -eval "{ok, _} = application:ensure_all_started(r3app)"
 }
 
@@ -327,7 +347,27 @@ defmodule Mixapp.Check do
     priv = Path.join(:code.priv_dir(:inert), "inertd")
     {:ok, file_info(inode: i, major_device: d)} = :file.read_file_info(priv)
     {:ok, file_info(inode: ^i, major_device: ^d)} = :file.read_file_info("/proc/#{os_pid}/exe")
-    IO.puts("usercheck: ok {ok,read} from :inert.poll/1 and {:inert_read, _, fd}, inertd os pid #{os_pid} runs #{priv}")
+    IO.puts("usercheck: ok {ok,read} from :inert.poll/1 and {:inert_read, _, fd}, inertd os pid #{os_pid} runs #{priv}, #{docs(System.get_env("USERCHECK_DOCS"))}")
+  end
+
+  # What h(:inert) reads in erl (:code.get_doc/1) and in iex (Code.fetch_docs/1).
+  defp docs("1") do
+    for m <- [:inert, :prim_inert, :inert_fd] do
+      {:ok, {:docs_v1, _, :erlang, _, %{"en" => _}, _, _}} = :code.get_doc(m)
+      {:docs_v1, _, :erlang, _, %{"en" => _}, _, _} = Code.fetch_docs(m)
+    end
+
+    {:docs_v1, _, _, _, %{"en" => _}, _, docs} = Code.fetch_docs(:inert)
+    {_, _, _, %{"en" => _}, _} = List.keyfind(docs, {:function, :poll, 1}, 0)
+    {:docs_v1, _, _, _, :hidden, _, _} = Code.fetch_docs(:inert_srv)
+    "code:get_doc(inert) and Code.fetch_docs(:inert) have its docs"
+  end
+
+  defp docs(_) do
+    case Code.fetch_docs(:inert) do
+      {:docs_v1, _, _, _, %{}, _, _} -> "the release carries doc chunks"
+      _ -> "no doc chunks in the release"
+    end
   end
 end
 EOF
@@ -341,7 +381,7 @@ mix_case() {
         fail "$name: mix deps.get, compile" "$log"
         return 1
     fi
-    run_check "$name" "$log" sh -c 'cd "$1" && exec mix run --no-halt' sh "$dir"
+    run_check "$name" "$log" env USERCHECK_DOCS=1 sh -c 'cd "$1" && exec mix run --no-halt' sh "$dir"
 }
 
 if ! command -v mix >/dev/null 2>&1; then

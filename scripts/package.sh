@@ -2,7 +2,8 @@
 # scripts/package.sh OUTDIR: writes OUTDIR/inert-VSN.tar.gz, the source
 # package of the committed HEAD (the files a hex package is made from), and
 # prints its path. Inside, inert-VSN/ is the application as rebar3 and mix
-# build it: rebar.config, build_inertd.sh, src/, README.md, LICENSE,
+# build it: rebar.config, build_inertd.sh, build_docs.escript (the doc
+# chunks), doc/overview.edoc, src/, README.md, LICENSE,
 # CHANGELOG.md, and go-src/ with the Go sources inertd is built from (no
 # tests) and their vendored modules. Nothing built; uncommitted changes
 # are not in it.
@@ -25,7 +26,8 @@ trap 'exit 1' INT TERM HUP
 mkdir -p "$stage/$name/go-src"
 
 git -C "$root" archive --format=tar HEAD -- \
-    "$app/rebar.config" "$app/rebar.lock" "$app/build_inertd.sh" "$app/src" |
+    "$app/rebar.config" "$app/rebar.lock" "$app/build_inertd.sh" \
+    "$app/build_docs.escript" "$app/doc/overview.edoc" "$app/src" |
     tar -x -C "$stage/$name" --strip-components=2
 git -C "$root" archive --format=tar HEAD -- README.md LICENSE CHANGELOG.md |
     tar -x -C "$stage/$name"

@@ -1,5 +1,7 @@
 %% @doc The inert application: supervises the shared service `inert'.
 %% Owns nothing; starts the supervisor and nothing else.
+%%
+%% @private
 -module(inert_app).
 -behaviour(application).
 

@@ -10,6 +10,7 @@
 %% does, before calling here) nor leave a claim, a monitor or an answer
 %% behind: a call that returns, however it returns, has dropped the
 %% claim of a poll, the monitor of the daemon's port and any late answer.
+%% @private
 -module(inert_call).
 
 -export([fdset/4, poll/5, request/5]).

@@ -6,6 +6,8 @@
 %% and the socket and decides when to start, restart or give up. Must
 %% not wait for a frame itself (the service takes them as messages, so
 %% that a restart blocks no caller).
+%%
+%% @private
 -module(inert_daemon).
 
 -export([open/1, ready/1, hello/2, connect_side/1, close/2, path/0, version/0]).

@@ -2,6 +2,8 @@
 %% than one `receive ... after' (or socket or gen_server call) can take.
 %%
 %% Owns nothing; pure functions of the clock. Must not wait itself.
+%%
+%% @private
 -module(inert_deadline).
 
 -export([at/1, left/1, chunk/1]).

@@ -15,10 +15,10 @@
 %% will use it (`inert:fdset/2', `socket:open/2', `gen_udp:open/2' with
 %% `{fd, FD}'; those do not close it either), and close it when done.
 %% `close/1' works on any fd number, so close only fds you own.
-%%
-%% This module is the public face: the fd functions without inertd are
-%% `inert_fdlib''s, the requests to inertd `prim_inert''s.
 -module(inert_fd).
+
+%% This module is the public face: the fd functions without inertd are
+%% inert_fdlib's, the requests to inertd prim_inert's.
 
 -export([send/3, send/4, recv/2, recv/3, take/2, dup/1, dup/2, open/1, open/2,
          close/1, spec/1]).
@@ -26,9 +26,22 @@
 -export_type([fd/0, spec/0, full_spec/0, error_reason/0]).
 
 -type fd() :: inert_fdlib:fd().
+%% A file descriptor number: a non-negative integer.
 -type spec() :: inert_fdlib:spec().
+%% The socket `open/1,2' makes: a map, or a proplist of the same, with
+%% the keys `type' (`tcp | udp'), `family' (`inet | inet6'), `addr' (an
+%% `inet:ip_address()', a string, `any' or `loopback'), `port'
+%% (`inet:port_number()'), `reuseaddr' and `reuseport' (booleans) and
+%% `backlog' (a non-negative integer). Every key may be left out:
+%% `open/2' says the defaults.
 -type full_spec() :: inert_fdlib:full_spec().
+%% A `spec()' with every key filled in (`backlog' for tcp only), as
+%% `spec/1' returns it and as it goes to inertd.
 -type error_reason() :: inert_fdlib:error_reason().
+%% Why `send', `recv' or `take' failed: `too_many_fds', `truncated' or
+%% `unexpected_control' (see `recv/3'), `einval' for a bad argument, or
+%% what the `socket' module says: `closed', `timeout', an
+%% `inet:posix()' errno.
 
 %%--------------------------------------------------------------------
 %% Over any unix socket
@@ -118,10 +131,10 @@ open(Spec) ->
 
 %% @doc Have inertd make a socket, bind it and, for tcp, listen, and hand
 %% it to the caller, who owns it (close it with `close/1'). `Spec' is a
-%% map or proplist of (defaults in parentheses): `type' `tcp | udp'
-%% (`tcp'), `family' `inet | inet6' (`inet6' when `addr' is an IPv6
-%% tuple, else `inet'), `addr' an address tuple, a string, `any' or
-%% `loopback' (`any'), `port' (`0'), `reuseaddr' and `reuseport' (`false'),
+%% map or proplist of (defaults in parentheses): `type', `tcp' or `udp'
+%% (`tcp'); `family', `inet' or `inet6' (`inet6' when `addr' is an IPv6
+%% tuple, else `inet'); `addr', an address tuple, a string, `any' or
+%% `loopback' (`any'); `port' (`0'); `reuseaddr' and `reuseport' (`false');
 %% `backlog' (`128', tcp only). Errors are the errno of the call that
 %% failed in inertd (`eaddrinuse', `eacces', ...) or `einval' for a bad
 %% spec.

@@ -6,6 +6,8 @@
 %% Owns no process and no state; calls no other module of the app, so
 %% the service (`inert_srv', `prim_inert') can use it and `inert_fd' can
 %% sit above `prim_inert'.
+%%
+%% @private
 -module(inert_fdlib).
 
 -export([send/4, recv/3, take/2, close/1, spec/1]).
@@ -18,14 +20,14 @@
                   port => inet:port_number(), reuseaddr => boolean(),
                   reuseport => boolean(), backlog => non_neg_integer()}
               | [{atom(), term()} | atom()].
+-type error_reason() :: atom() | {invalid, term()}.
 %% too_many_fds | truncated | unexpected_control, or what the socket
 %% module says: closed | timeout | inet:posix() | {invalid, What}
--type error_reason() :: atom() | {invalid, term()}.
-%% A spec with every key, as it goes to inertd.
 -type full_spec() :: #{type := tcp | udp, family := inet | inet6,
                        addr := inet:ip_address(), port := inet:port_number(),
                        reuseaddr := boolean(), reuseport := boolean(),
                        backlog => non_neg_integer()}.
+%% A spec with every key, as it goes to inertd.
 
 %% Linux takes at most SCM_MAX_FD (253) fds in one message.
 -define(MAX_FDS, 253).

@@ -16,6 +16,8 @@
 %%
 %% It writes the table only to drop records that are out of date (a dead
 %% caller's, an fd the VM closed); it must not answer callers.
+%%
+%% @private
 -module(inert_feeder).
 
 -export([start_link/3, send/3, down/2]).

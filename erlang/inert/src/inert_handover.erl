@@ -7,6 +7,8 @@
 %% caller, the caller's acknowledgement) but no state: the service
 %% (inert_srv) keeps the offers not taken yet. Every fd a message brings
 %% that is not handed over is closed here.
+%%
+%% @private
 -module(inert_handover).
 
 -export([read/1, decode/1, offer/3, taken/1]).

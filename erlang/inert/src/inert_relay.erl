@@ -7,6 +7,8 @@
 %% are dropped instead of reaching a mailbox. Must not send to inertd nor
 %% wait: the service's entries about the daemon itself (hello, owner)
 %% are inert_srv's.
+%%
+%% @private
 -module(inert_relay).
 
 -export([new/1, entry/2, cancel/2, restarted/1, clear_down/3]).

@@ -6,6 +6,8 @@
 %% Owns no process and no state. Must not wait for an answer (answers
 %% come through the service process, see `inert_srv'), nor decide what a
 %% failed send means beyond saying whether the daemon is gone (`gone/1').
+%%
+%% @private
 -module(inert_req).
 
 -export([hello/1, fdset/5, poll/5, fdclr/4, controlling_process/3, info/2, dup/3, open/3,

@@ -26,6 +26,8 @@
 %% the table but through inert_table, opens and closes the daemon through
 %% inert_daemon and decodes hand-overs through inert_handover. The wire
 %% protocol is in protocol/PROTOCOL.md.
+%%
+%% @private
 -module(inert_srv).
 -behaviour(gen_server).
 

@@ -4,6 +4,8 @@
 %% PollId, survives daemon restarts; the supervisor only restarts the
 %% service when the service process itself fails. It must not know about
 %% inertd.
+%%
+%% @private
 -module(inert_sup).
 -behaviour(supervisor).
 

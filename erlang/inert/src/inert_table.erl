@@ -18,6 +18,8 @@
 %% shape of a record. It sends no message and knows nothing of inertd:
 %% what a change means for a caller (an event to send, a poll to end) it
 %% returns, and the service does it.
+%%
+%% @private
 -module(inert_table).
 
 -export([new/0, delete/1, fdset/4, poll/4, claim/2, unclaim/3, drop/2, forget_reason/2,

@@ -38,16 +38,23 @@
 -export_type([handle/0, mode/0, options/0, errno/0, fd/0]).
 
 -type handle() :: pid() | atom().
+%% A service: the PollId `start/0' returned, or a registered name (the
+%% shared service is `inert').
 -type mode() :: read | write | read_write.
+%% The directions of an interest.
 -type fd() :: inert_fdlib:fd().
-%% closed: the service is gone; ecanceled: an fdclr ended the poll;
-%% ebadf, einval: bad arguments, or an fd not open in the VM; ebusy:
-%% another live process holds the fd; eagain: inertd did not take the
-%% fdset for 2 s; any other: the errno inertd met (emfile, ...), by its
-%% Linux name (inert_srv:errnos/0), which inet:posix() names but for
-%% rare ones (euclean, ehwpoison, ...).
+%% A file descriptor the VM holds: an integer from 0 to 16#7fffffff.
 -type errno() :: {error, closed | ecanceled | inet:posix()}.
+%% `closed': the service is gone; `ecanceled': an `fdclr' ended the poll;
+%% `ebadf', `einval': bad arguments, or an fd not open in the VM; `ebusy':
+%% another live process holds the fd; `eagain': inertd did not take the
+%% fdset for 2 s; any other: the errno inertd met (`emfile', ...), by its
+%% Linux name, which `inet:posix()' names but for rare ones (`euclean',
+%% `ehwpoison', ...).
 -type options() :: mode() | [{mode, mode()} | {timeout, timeout()}].
+%% A mode, or a list of `{mode, Mode}' (default `read'; `read_write' for
+%% `fdclr') and `{timeout, Timeout}' in ms (default `infinity'; `poll'
+%% only).
 
 -define(MAX_FD, 16#7fffffff).
 
