@@ -91,8 +91,11 @@ ack(Frames) -> encode({ack, Frames}).
 %% acknowledgement (one stdin frame's payload). send/4 and ack/1 encode
 %% with it; protocol/testdata/inert_req.frames holds its output for one
 %% request of every PROTOCOL.md row, which inertd's decoder is tested on.
+%% The encoding is pinned (minor version 1: atoms as ATOM_EXT, as OTP 25
+%% writes them by default), so the bytes do not change with a newer OTP's
+%% default; inertd decodes either.
 -spec encode(request() | {ack, pos_integer()}) -> binary().
-encode(Term) -> term_to_binary(Term).
+encode(Term) -> term_to_binary(Term, [{minor_version, 1}]).
 
 %% @doc Send `Req' on the side channel `Sock', with `FD' as SCM_RIGHTS
 %% unless it is `none', waiting for room until `Deadline' (`{error,
