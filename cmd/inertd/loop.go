@@ -338,6 +338,13 @@ func (d *daemon) loop(deadline time.Time) error {
 		// delivered (epoll: DEL and close syscalls, while the VM works;
 		// io_uring: closes queued for the next wait).
 		d.drv.Reap()
+		// What the release logged (a close that failed) must not wait
+		// for the next wake-up, which may be long in coming.
+		if d.log.pending() {
+			if err := d.flush(); err != nil {
+				return err
+			}
+		}
 	}
 }
 
