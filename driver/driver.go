@@ -79,9 +79,11 @@ type Out interface {
 	Reply(pid, ref, term []byte)
 }
 
-// Logger receives the driver's diagnostics (stderr in inertd).
+// Logger receives the driver's diagnostics: each is a warning, something
+// that went wrong and that the driver carried on from (in inertd, a log
+// entry for the VM's logger).
 type Logger interface {
-	Printf(format string, args ...any)
+	Warningf(format string, args ...any)
 }
 
 // Counters are the daemon counters reported by the info request.
@@ -272,10 +274,10 @@ func (d *Driver) Broken(req *protocol.Request, msg []byte, cause error, atFDLimi
 }
 
 // Drop counts a request that cannot be answered at all, and logs it (at
-// most one line a second: a flood must not fill stderr).
+// most one line a second: a flood must not fill the log).
 func (d *Driver) Drop(why string) {
 	d.cnt.Dropped++
-	d.dropLog.Printf(d.log, "dropped request: %s", why)
+	d.dropLog.Warningf(d.log, "dropped request: %s", why)
 }
 
 // fail answers req when it can be addressed: {failed, Pid, Ref, FD,
@@ -454,7 +456,7 @@ func (d *Driver) fdclr(req *protocol.Request, fds []int) {
 		d.release(it)
 	default:
 		if err := d.ps.Mod(it.fd, events(left)); err != nil {
-			d.log.Printf("fdclr: re-arm fd %d: %v", it.vmfd, err)
+			d.log.Warningf("fdclr: re-arm fd %d: %v", it.vmfd, err)
 			left = protocol.ModeNone
 			d.release(it)
 		} else {
@@ -477,7 +479,7 @@ func (d *Driver) Ready(ev pollset.Event) {
 		// Nothing we asked for (kqueue reports filters separately):
 		// re-arm what is still wanted.
 		if err := d.ps.Mod(it.fd, events(it.mode)); err != nil {
-			d.log.Printf("re-arm fd %d: %v", it.vmfd, err)
+			d.log.Warningf("re-arm fd %d: %v", it.vmfd, err)
 			d.release(it)
 		}
 		return
@@ -493,7 +495,7 @@ func (d *Driver) Ready(ev pollset.Event) {
 		return
 	}
 	if err := d.ps.Mod(it.fd, events(it.mode)); err != nil {
-		d.log.Printf("re-arm fd %d: %v", it.vmfd, err)
+		d.log.Warningf("re-arm fd %d: %v", it.vmfd, err)
 		d.release(it)
 	}
 }
@@ -540,7 +542,7 @@ func (d *Driver) retire(it *interest) {
 // disarm removes inertd's duplicate from the poller, then closes it.
 func (d *Driver) disarm(it *interest) {
 	if err := d.ps.Del(it.fd); err != nil {
-		d.log.Printf("del fd %d (vm fd %d): %v", it.fd, it.vmfd, err)
+		d.log.Warningf("del fd %d (vm fd %d): %v", it.fd, it.vmfd, err)
 	}
 	d.closeFD(it.fd)
 }
@@ -588,7 +590,7 @@ func (d *Driver) sameFile(a, b int) bool {
 func (d *Driver) closeFD(fd int) {
 	d.cnt.FDsClosed++
 	if err := d.files.Close(fd); err != nil {
-		d.log.Printf("close fd %d: %v", fd, err)
+		d.log.Warningf("close fd %d: %v", fd, err)
 	}
 }
 

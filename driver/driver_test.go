@@ -141,7 +141,7 @@ func (o *fakeOut) Reply(pid, ref, term []byte)      { o.add("reply %s %s", pid, 
 
 type testLog struct{ t *testing.T }
 
-func (l testLog) Printf(format string, a ...any) { l.t.Logf(format, a...) }
+func (l testLog) Warningf(format string, a ...any) { l.t.Logf(format, a...) }
 
 type rig struct {
 	t     *testing.T

@@ -17,7 +17,7 @@ func (d *Driver) info(req *protocol.Request) {
 	d.Reap()
 	if f, ok := d.files.(Flusher); ok {
 		if err := f.Flush(); err != nil {
-			d.log.Printf("info: flush the queued closes: %v", err)
+			d.log.Warningf("info: flush the queued closes: %v", err)
 		}
 	}
 	vmfds := make([]int64, 0, len(d.byVM))

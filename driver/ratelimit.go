@@ -2,7 +2,7 @@ package driver
 
 import "time"
 
-// RateLimit keeps one kind of log line from filling stderr (a flood of
+// RateLimit keeps one kind of log line from filling the log (a flood of
 // undecodable requests, a foreign process connecting in a loop): the
 // first line is written, then at most one a second, which says how many
 // were left out since the last one written. The zero RateLimit is ready.
@@ -12,9 +12,9 @@ type RateLimit struct {
 	now     func() time.Time // time.Now; tests set it
 }
 
-// Printf writes the line to l unless one of its kind was written less
+// Warningf logs the line to l unless one of its kind was logged less
 // than a second ago.
-func (r *RateLimit) Printf(l Logger, format string, args ...any) {
+func (r *RateLimit) Warningf(l Logger, format string, args ...any) {
 	now := time.Now()
 	if r.now != nil {
 		now = r.now()
@@ -27,6 +27,6 @@ func (r *RateLimit) Printf(l Logger, format string, args ...any) {
 		format += " (%d more like it left out)"
 		args = append(args, r.skipped)
 	}
-	l.Printf(format, args...)
+	l.Warningf(format, args...)
 	r.last, r.skipped = now, 0
 }

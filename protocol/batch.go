@@ -1,6 +1,10 @@
 package protocol
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"strings"
+	"unicode/utf8"
+)
 
 // batchHead is the frame prefix Bytes patches: the {packet,4} length, the
 // version byte, and the LIST_EXT header with its element count.
@@ -169,4 +173,38 @@ func (b *Batch) Busy(pid, ref, owner []byte) {
 func (b *Batch) Reply(pid, ref, term []byte) {
 	buf := AppendRaw(AppendRaw(b.entry(4, "reply"), pid), ref)
 	b.Commit(AppendRaw(buf, term))
+}
+
+// MaxLogText bounds the Text of a log entry, in bytes: a longer text is
+// cut (at a character boundary) and ends in "...".
+const MaxLogText = 1024
+
+// Log adds {log, Level, Time, Text}: a line inertd logs, for the VM's
+// logger. Time is when it was logged, in microseconds since the Unix
+// epoch (OTP logger's time); Text is a UTF-8 binary of at most
+// MaxLogText bytes (invalid bytes become U+FFFD). level must be in the
+// level table; anything else is a bug in the caller and panics.
+func (b *Batch) Log(level Level, usec int64, text string) {
+	if int(level) >= len(levels) {
+		panic("protocol: Batch.Log: level is not in the level table")
+	}
+	buf := AppendAtom(b.entry(4, "log"), levels[level])
+	buf = AppendInt(buf, usec)
+	b.Commit(appendBinaryString(buf, logText(text)))
+}
+
+// logText makes text valid UTF-8 of at most MaxLogText bytes.
+func logText(text string) string {
+	if !utf8.ValidString(text) {
+		text = strings.ToValidUTF8(text, "\uFFFD")
+	}
+	if len(text) <= MaxLogText {
+		return text
+	}
+	const ellipsis = "..."
+	cut := MaxLogText - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + ellipsis
 }

@@ -112,6 +112,8 @@ func expectedEntries(e map[string]etf.Term) map[string]etf.List {
 			A("counters"): etf.Map{A("requests"): int64(10), A("events"): int64(3), A("frames"): int64(4),
 				A("errors"): int64(1), A("fds_received"): int64(5), A("fds_closed"): int64(2), A("dropped"): int64(0)},
 		}}},
+		"log_warning":   {T{A("log"), A("warning"), int64(1764583200123456), []byte("presize fd table: invalid argument")}},
+		"log_info_utf8": {T{A("log"), A("info"), int64(0), []byte("using epoll: \"caf\u00e9\"")}},
 		"multi": {
 			T{A("inert_read"), pid, int64(7), gen},
 			T{A("inert_write"), pid, int64(7), gen},

@@ -302,6 +302,10 @@ var goldenEntries = []entryCase{
 		buf = AppendRaw(AppendRaw(buf, c["pid"]), c["ref"])
 		b.Commit(appendInfoMap(buf, c))
 	}},
+	{"log_warning", func(b *Batch, c components) {
+		b.Log(LevelWarning, 1764583200123456, "presize fd table: invalid argument")
+	}},
+	{"log_info_utf8", func(b *Batch, c components) { b.Log(LevelInfo, 0, "using epoll: \"caf\u00e9\"") }},
 	{"multi", func(b *Batch, c components) {
 		b.Event(ModeRead, c["pid"], 7, c["gen"])
 		b.Event(ModeWrite, c["pid"], 7, c["gen"])

@@ -69,10 +69,10 @@ func (d *daemon) sendHandovers() {
 			return
 		}
 		if cerr := unix.Close(h.fd[0]); cerr != nil {
-			d.log.Printf("close handed fd %d: %v", h.fd[0], cerr)
+			d.log.Warningf("close handed fd %d: %v", h.fd[0], cerr)
 		}
 		if err != nil {
-			d.log.Printf("handover of fd %d: %v", h.fd[0], err)
+			d.log.Warningf("handover of fd %d: %v", h.fd[0], err)
 			d.drv.Undelivered(h.pid(), h.ref(), err)
 		}
 		hq.q[0] = handover{}
@@ -91,7 +91,7 @@ func (d *daemon) dropWatch() {
 		return
 	}
 	if err := d.ps.Del(hq.watch); err != nil {
-		d.log.Printf("side channel write watch: %v", err)
+		d.log.Warningf("side channel write watch: %v", err)
 	}
 	unix.Close(hq.watch)
 	hq.watch, hq.armed = 0, false
@@ -108,14 +108,14 @@ func (d *daemon) awaitWritable() {
 		fd, err := unix.FcntlInt(uintptr(d.conn.FD()), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			if !hq.noWatch {
-				d.log.Printf("side channel write watch: %v; retrying every %d ms", err, handoverRetry)
+				d.log.Warningf("side channel write watch: %v; retrying every %d ms", err, handoverRetry)
 			}
 			hq.noWatch = true
 			return
 		}
 		if err := d.ps.Add(fd, pollset.Write); err != nil {
 			unix.Close(fd)
-			d.log.Printf("side channel write watch: %v", err)
+			d.log.Warningf("side channel write watch: %v", err)
 			hq.noWatch = true
 			return
 		}
@@ -123,7 +123,7 @@ func (d *daemon) awaitWritable() {
 		return
 	}
 	if err := d.ps.Mod(hq.watch, pollset.Write); err != nil {
-		d.log.Printf("side channel write watch: %v", err)
+		d.log.Warningf("side channel write watch: %v", err)
 		hq.noWatch = true
 		return
 	}

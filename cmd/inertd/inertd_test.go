@@ -41,7 +41,9 @@ type child struct {
 	stdout *bufio.Reader
 	out    *os.File // the VM's end of inertd's stdout pipe, read through stdout
 	stderr *syncBuffer
-	side   int // side channel socket, -1 until connected
+	logs   []logEntry // log entries frame has read and set aside
+	frames int        // frames read, log frames included
+	side   int        // side channel socket, -1 until connected
 	path   string
 	osPid  int
 	waited chan error
@@ -106,13 +108,20 @@ func startCmdNoReady(t *testing.T, cmd *exec.Cmd) *child {
 	if d.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
-	out, err := cmd.StdoutPipe()
+	// A pipe of our own rather than StdoutPipe: Wait closes that one,
+	// and the frames inertd wrote before it exited must stay readable
+	// (allLogs).
+	out, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd.Stdout = w
 	d.stdout = bufio.NewReader(out)
-	d.out = out.(*os.File)
-	if err := cmd.Start(); err != nil {
+	d.out = out
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		out.Close()
 		t.Fatal(err)
 	}
 	go func() { d.waited <- cmd.Wait() }()
@@ -122,6 +131,7 @@ func startCmdNoReady(t *testing.T, cmd *exec.Cmd) *child {
 		}
 		cmd.Process.Kill()
 		<-d.waited
+		d.out.Close()
 		if t.Failed() {
 			t.Logf("inertd stderr:\n%s", d.stderr)
 		}
@@ -129,11 +139,11 @@ func startCmdNoReady(t *testing.T, cmd *exec.Cmd) *child {
 	return d
 }
 
-// readReady reads the ready frame.
+// readReady reads the ready frame: the first, and nothing but ready.
 func (d *child) readReady() {
 	t := d.t
 	t.Helper()
-	ready := d.frame()
+	ready := d.rawFrame()
 	if len(ready) != 1 {
 		t.Fatalf("ready frame %v, want one entry", ready)
 	}
@@ -175,9 +185,69 @@ func (d *child) send(r *protocol.Request, fds ...int) {
 	}
 }
 
-// frame reads one stdout frame (with a deadline) and decodes it with ergo's
-// etf, an implementation independent of ours.
+// frame reads stdout frames until one has an entry that is not a log
+// entry, and returns those entries; the log entries are set aside in
+// d.logs (allLogs returns them).
 func (d *child) frame() etf.List {
+	d.t.Helper()
+	for {
+		var rest etf.List
+		for _, e := range d.rawFrame() {
+			if le, ok := asLogEntry(e); ok {
+				d.logs = append(d.logs, le)
+			} else {
+				rest = append(rest, e)
+			}
+		}
+		if len(rest) > 0 {
+			return rest
+		}
+	}
+}
+
+// allLogs returns every log entry inertd wrote, once it has exited: the
+// frames still unread are read to EOF. Call it after exit.
+func (d *child) allLogs() []logEntry {
+	d.t.Helper()
+	for {
+		f, eof := d.readFrame()
+		if eof {
+			return d.logs
+		}
+		for _, e := range f {
+			if le, ok := asLogEntry(e); ok {
+				d.logs = append(d.logs, le)
+			}
+		}
+	}
+}
+
+// logged counts the log entries of level whose text contains s.
+func (d *child) logged(level, s string) int {
+	d.t.Helper()
+	n := 0
+	for _, e := range d.allLogs() {
+		if e.level == level && strings.Contains(e.text, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// rawFrame reads one stdout frame, with a deadline.
+func (d *child) rawFrame() etf.List {
+	d.t.Helper()
+	f, eof := d.readFrame()
+	if eof {
+		d.t.Fatal("reading a frame: EOF")
+	}
+	return f
+}
+
+// readFrame reads one stdout frame (with a deadline) and decodes it with
+// ergo's etf, an implementation independent of ours; eof when stdout
+// ended between frames.
+func (d *child) readFrame() (etf.List, bool) {
 	d.t.Helper()
 	type result struct {
 		b   []byte
@@ -196,6 +266,10 @@ func (d *child) frame() etf.List {
 	}()
 	select {
 	case r := <-ch:
+		if errors.Is(r.err, io.EOF) && r.b == nil {
+			return nil, true
+		}
+		d.frames++
 		if r.err != nil {
 			d.t.Fatalf("reading a frame: %v", r.err)
 		}
@@ -210,10 +284,10 @@ func (d *child) frame() etf.List {
 		if !ok || len(list) == 0 {
 			d.t.Fatalf("frame %v is not a non-empty list", term)
 		}
-		return list
+		return list, false
 	case <-time.After(10 * time.Second):
 		d.t.Fatal("no frame from inertd within 10 s")
-		return nil
+		return nil, false
 	}
 }
 
@@ -586,8 +660,11 @@ func TestForeignPeerIsRefusedAndDaemonGivesUp(t *testing.T) {
 	if err != nil || code != 3 {
 		t.Fatalf("exit status %d (%v), want 3 (the VM never connected)", code, err)
 	}
-	if !strings.Contains(d.stderr.String(), "refused side channel peer") {
-		t.Errorf("refusal not logged; stderr:\n%s", d.stderr)
+	if d.logged("warning", "refused side channel peer") != 1 || d.logged("error", "did not connect") != 1 {
+		t.Errorf("want a warning for the refusal and an error for the exit; logged %v", d.allLogs())
+	}
+	if s := d.stderr.String(); s != "" {
+		t.Errorf("stderr after the ready frame:\n%s", s)
 	}
 	if _, err := os.Stat(d.path); !os.IsNotExist(err) {
 		t.Errorf("socket %s left behind after exit", d.path)
@@ -618,8 +695,11 @@ func TestBrokenControlStreamOnStdinExitsWithStatus4(t *testing.T) {
 			if err != nil || code != 4 {
 				t.Fatalf("exit status %d (%v), want 4", code, err)
 			}
-			if n := strings.Count(d.stderr.String(), "control stream on stdin is broken"); n != 1 {
-				t.Fatalf("%d lines about the broken stream, want 1; stderr:\n%s", n, d.stderr)
+			if n := d.logged("error", "control stream on stdin is broken"); n != 1 {
+				t.Fatalf("%d error lines about the broken stream, want 1; logged %v", n, d.allLogs())
+			}
+			if s := d.stderr.String(); s != "" {
+				t.Errorf("stderr while stdout takes frames:\n%s", s)
 			}
 		})
 	}
@@ -640,9 +720,11 @@ func TestRequestWithExtraFDsIsRefusedAndEveryFDClosed(t *testing.T) {
 
 func TestUnacknowledgedFramesPauseRequestsUntilAck(t *testing.T) {
 	d := startDaemon(t, os.Getpid())
-	d.connect() // frames 1 (ready) and 2 (hello)
-	for i := 3; i <= window; i++ {
+	d.connect() // ready, the start-up log lines, hello
+	infos := 0
+	for d.frames < window {
 		d.info() // one frame each, answered at once
+		infos++
 	}
 	// The window is full: the next request stays in the socket.
 	d.send(&protocol.Request{Op: protocol.OpInfo, Pid: testPid(0), Ref: testRef(1)})
@@ -657,10 +739,10 @@ func TestUnacknowledgedFramesPauseRequestsUntilAck(t *testing.T) {
 		t.Fatalf("first answer is for ref %d, want the stdin request (2): the window did not hold", got)
 	}
 	counters := e[3].(etf.Map)[etf.Atom("counters")].(etf.Map)
-	if got, want := toInt(counters[etf.Atom("requests")]), window; got != want {
-		t.Fatalf("requests handled %d, want %d (hello + %d infos + the stdin one)", got, want, window-2)
+	if got, want := toInt(counters[etf.Atom("requests")]), 1+infos+1; got != want {
+		t.Fatalf("requests handled %d, want %d (hello + %d infos + the stdin one)", got, want, infos)
 	}
-	ack := protocol.AppendRequest(nil, &protocol.Request{Op: protocol.OpAck, Acked: window + 1})
+	ack := protocol.AppendRequest(nil, &protocol.Request{Op: protocol.OpAck, Acked: int64(d.frames)})
 	if _, err := d.stdin.Write(protocol.AppendFrame(nil, ack)); err != nil {
 		t.Fatal(err)
 	}

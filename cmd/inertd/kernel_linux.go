@@ -4,7 +4,6 @@ package main
 
 import (
 	"errors"
-	"log"
 	"os"
 	"strconv"
 
@@ -39,11 +38,11 @@ type vmFiles struct {
 	vm, self int
 	how      int
 	ptrace   bool
-	log      *log.Logger
+	log      driver.Logger
 	dir      string // /proc/VM/fd/
 }
 
-func newVMFiles(vmPID int, ptrace bool, logger *log.Logger) *vmFiles {
+func newVMFiles(vmPID int, ptrace bool, logger driver.Logger) *vmFiles {
 	return &vmFiles{vm: vmPID, self: os.Getpid(), ptrace: ptrace, log: logger,
 		dir: "/proc/" + strconv.Itoa(vmPID) + "/fd/"}
 }
@@ -59,7 +58,7 @@ func (v *vmFiles) pass(fn func()) {
 		return
 	}
 	if err := withPtrace(func() error { fn(); return nil }); err != nil {
-		v.log.Printf("re-check: %v", err)
+		v.log.Warningf("re-check: %v", err)
 	}
 }
 
@@ -82,7 +81,7 @@ func (v *vmFiles) SameAsVM(vmfd int64, fd int) (bool, error) {
 			return same, err
 		}
 		v.how++
-		v.log.Printf("re-check of the VM's fds: %v; using %s", err, checkNames[v.how])
+		v.log.Warningf("re-check of the VM's fds: %v; using %s", err, checkNames[v.how])
 	}
 }
 

@@ -2,12 +2,12 @@
 
 package main
 
-import "log"
+import "github.com/inert-go/inert/driver"
 
 // vmFiles has no way to look at the VM's fds here: no re-checks.
 type vmFiles struct{}
 
-func newVMFiles(int, bool, *log.Logger) *vmFiles { return &vmFiles{} }
+func newVMFiles(int, bool, driver.Logger) *vmFiles { return &vmFiles{} }
 
 func (*vmFiles) usable() bool { return false }
 

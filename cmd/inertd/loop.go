@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"os"
 	"time"
 
@@ -35,7 +34,7 @@ const (
 type config struct {
 	vmPID         int
 	acceptTimeout time.Duration
-	verbose       bool
+	verbose       bool          // -v: a debug line for every request
 	spin          time.Duration // poll without blocking this long before sleeping
 	poller        string        // -poller: one of pollers
 	recheck       time.Duration // -recheck: interval of the armed fds' re-check (0: never)
@@ -45,7 +44,7 @@ type config struct {
 // fd are in one pollset, handled by one goroutine.
 type daemon struct {
 	cfg  config
-	log  *log.Logger
+	log  *logger // every line inertd logs (log.go)
 	ps   pollset.Poller
 	ln   *protocol.Listener // until the VM has connected
 	conn *protocol.Conn     // after
@@ -83,7 +82,7 @@ var (
 	errStdoutGone  = errors.New("stdout closed by the VM")
 )
 
-func run(cfg config, logger *log.Logger) int {
+func run(cfg config, logger *logger) int {
 	d := &daemon{
 		cfg:    cfg,
 		log:    logger,
@@ -113,25 +112,82 @@ func run(cfg config, logger *log.Logger) int {
 	if d.vmGone >= 0 {
 		unix.Close(d.vmGone)
 	}
+	code := d.exitStatus(err, leaving)
+	d.lastWords(err, code == 0)
+	return code
+}
+
+// exitStatus returns the exit status for the error that ended serve, and
+// logs why inertd exits unless it is an ordinary exit (status 0).
+func (d *daemon) exitStatus(err error, leaving bool) int {
 	switch {
 	case errors.Is(err, errStdinClosed), errors.Is(err, errVMGone), leaving:
 		return 0
 	case errors.Is(err, errSideClosed):
-		logger.Print(err)
+		d.log.Errorf("%v", err)
 		return 2
 	case errors.Is(err, errAcceptTimeout):
-		logger.Print(err)
+		d.log.Errorf("%v", err)
 		return 3
 	case errors.Is(err, errStdinBroken):
 		// The VM writes only {ack, N} frames: whatever came instead,
 		// the frames after it cannot be trusted to line up. The service
 		// restarts inertd and re-arms.
-		logger.Printf("%v: exiting", err)
+		d.log.Errorf("%v: exiting", err)
 		return 4
 	default:
-		logger.Printf("fatal: %v", err)
+		d.log.Errorf("fatal: %v", err)
 		return 1
 	}
+}
+
+// lastWords sends the log lines still waiting (why inertd exits, among
+// them) in a last frame while stdout takes frames; otherwise, or if that
+// write fails, they go to stderr, unless the VM is going away (quiet):
+// then nobody reads them.
+func (d *daemon) lastWords(err error, quiet bool) {
+	if d.log.pending() && !errors.Is(err, errStdoutGone) {
+		if werr := d.lastFrame(); werr != nil {
+			d.log.Warningf("last frame: %v", werr)
+		}
+	}
+	d.log.down(quiet)
+}
+
+// lastFrameWait bounds the wait for stdout to take the last frame: a VM
+// that does not read must not keep inertd from exiting.
+const lastFrameWait = time.Second
+
+// lastFrame writes the log lines waiting as one frame, with no other
+// entry (what the turn serve left unfinished had produced is dropped: the
+// daemon is gone), waiting at most lastFrameWait for stdout.
+func (d *daemon) lastFrame() error {
+	d.out.Reset()
+	d.log.addTo(&d.out)
+	frame := d.out.Bytes()
+	if err := unix.SetNonblock(stdout, true); err != nil {
+		return os.NewSyscallError("fcntl stdout", err)
+	}
+	deadline := time.Now().Add(lastFrameWait)
+	for len(frame) > 0 {
+		n, err := unix.Write(stdout, frame)
+		switch {
+		case err == nil:
+			frame = frame[n:]
+		case retry.Interrupted(err):
+		case errors.Is(err, unix.EAGAIN):
+			left := time.Until(deadline)
+			if left <= 0 {
+				return errors.New("stdout not writable within 1 s")
+			}
+			waitFD(stdout, unix.POLLOUT, int(left/time.Millisecond)+1)
+		default:
+			return os.NewSyscallError("write stdout", err)
+		}
+	}
+	d.log.written()
+	d.out.Reset()
+	return nil
 }
 
 var errAcceptTimeout = errors.New("the VM did not connect to the side channel in time")
@@ -142,6 +198,12 @@ func (d *daemon) serve() error {
 		return err
 	}
 	d.out.Ready(driver.Version, os.Getpid(), d.ln.Path())
+	if err := d.flush(); err != nil {
+		return err
+	}
+	// The protocol is up: what set-up logged goes in the next frame, at
+	// once, and so does every line from now on.
+	d.log.up()
 	if err := d.flush(); err != nil {
 		return err
 	}
@@ -160,7 +222,7 @@ func (d *daemon) setUp() error {
 		d.vmf = newVMFiles(d.cfg.vmPID, kept.ptrace, d.log)
 	}
 	if err := presizeFDTable(); err != nil {
-		d.log.Printf("presize fd table: %v", err)
+		d.log.Warningf("presize fd table: %v", err)
 	}
 	if err := d.openDriver(); err != nil {
 		return err
@@ -175,17 +237,21 @@ func (d *daemon) setUp() error {
 }
 
 // lowerPrivileges gives up every capability open and the re-check do not
-// need (caps_*.go) and logs what it kept.
+// need (caps_*.go) and logs what it kept (debug: routine when the VM
+// runs as root, as in many containers).
 func (d *daemon) lowerPrivileges() (privileges, error) {
 	kept, warn, err := dropPrivileges()
 	if err != nil {
 		return kept, err
 	}
 	if warn != "" {
-		d.log.Print(warn)
+		d.log.Warningf("%s", warn)
 	}
-	if kept.bindService && d.cfg.verbose {
-		d.log.Print("keeping CAP_NET_BIND_SERVICE (permitted, not effective) for open")
+	if kept.bindService {
+		d.log.Debugf("keeping CAP_NET_BIND_SERVICE (permitted, not effective) for open")
+	}
+	if kept.ptrace {
+		d.log.Debugf("keeping CAP_SYS_PTRACE (permitted, not effective) for the re-check of armed fds")
 	}
 	return kept, nil
 }
@@ -196,8 +262,12 @@ func (d *daemon) openDriver() error {
 	if err != nil {
 		return err
 	}
-	if note != "" {
-		d.log.Print(note)
+	// Which poller: debug, routine; why not io_uring when -poller auto
+	// fell back: info, it costs speed.
+	if note == "" {
+		d.log.Debugf("using %s", name)
+	} else {
+		d.log.Infof("%s", note)
 	}
 	d.ps = ps
 	d.drv = driver.New(d.ps, files, &d.out, d.log)
@@ -224,7 +294,7 @@ func (d *daemon) watchChannels() error {
 		return err
 	}
 	if note != "" {
-		d.log.Print(note)
+		d.log.Infof("%s", note)
 	}
 	if d.vmGone >= 0 {
 		return d.ps.Watch(d.vmGone)
@@ -268,6 +338,13 @@ func (d *daemon) loop(deadline time.Time) error {
 		// delivered (epoll: DEL and close syscalls, while the VM works;
 		// io_uring: closes queued for the next wait).
 		d.drv.Reap()
+		// What the release logged (a close that failed) must not wait
+		// for the next wake-up, which may be long in coming.
+		if d.log.pending() {
+			if err := d.flush(); err != nil {
+				return err
+			}
+		}
 	}
 }
 
@@ -319,22 +396,22 @@ func (d *daemon) accept() {
 	case errors.Is(err, unix.EAGAIN):
 		return
 	case errors.As(err, &peer):
-		d.refusedPeer.Printf(d.log, "refused side channel peer: %v", err)
+		d.refusedPeer.Warningf(d.log, "refused side channel peer: %v", err)
 		return
 	case err != nil:
-		d.log.Printf("accept: %v", err)
+		d.log.Warningf("accept: %v", err)
 		return
 	}
 	if err := d.ps.Watch(c.FD()); err != nil {
-		d.log.Printf("watch side channel: %v", err)
+		d.log.Warningf("watch side channel: %v", err)
 		c.Close()
 		return
 	}
 	if err := d.ps.Del(d.ln.FD()); err != nil {
-		d.log.Printf("del listener: %v", err)
+		d.log.Warningf("del listener: %v", err)
 	}
 	if err := d.ln.Close(); err != nil {
-		d.log.Printf("close listener: %v", err)
+		d.log.Warningf("close listener: %v", err)
 	}
 	d.ln, d.conn = nil, c
 }
@@ -356,7 +433,7 @@ func (d *daemon) readSide() error {
 			errors.Is(err, protocol.ErrUnexpectedControl):
 			d.drv.Broken(&d.req, d.buf[:n], err, fdsExhausted)
 		default:
-			d.log.Printf("side channel: %v", err)
+			d.log.Warningf("side channel: %v", err)
 			return nil
 		}
 	}
@@ -376,12 +453,12 @@ func (d *daemon) handle(msg []byte, fds []int) {
 // inertd's own plumbing is refused (kernel.go).
 func (d *daemon) handleParsed(fds []int) {
 	if (d.req.Op == protocol.OpFdset || d.req.Op == protocol.OpPoll) && len(fds) == 1 && d.own.isOwn(fds[0]) {
-		d.refusedOwn.Printf(d.log, "refused to arm fd %d: it is inertd's own stdin, stdout or side channel", d.req.FD)
+		d.refusedOwn.Warningf(d.log, "refused to arm fd %d: it is inertd's own stdin, stdout or side channel", d.req.FD)
 		d.drv.Reject(&d.req, "einval", fds)
 		return
 	}
-	if d.cfg.verbose {
-		d.log.Printf("request op %d fd %d mode %d with %d fds", d.req.Op, d.req.FD, d.req.Mode, len(fds))
+	if d.cfg.verbose { // -v; and spares the hot path the arguments' boxing
+		d.log.Debugf("request %v fd %d mode %v with %d fds", d.req.Op, d.req.FD, d.req.Mode, len(fds))
 	}
 	if d.req.Op == protocol.OpAck && len(fds) == 0 {
 		d.ack(uint64(d.req.Acked))
@@ -442,6 +519,7 @@ func (r fdReader) Read(p []byte) (int, error) {
 
 // flush writes the entries of this turn as one frame in one write.
 func (d *daemon) flush() error {
+	d.log.addTo(&d.out)
 	if d.out.Len() == 0 {
 		return nil
 	}
@@ -466,6 +544,7 @@ func (d *daemon) flush() error {
 		}
 	}
 	d.out.Reset()
+	d.log.written()
 	d.drv.FrameWritten()
 	d.written++
 	if d.conn != nil && !d.paused && d.written-d.acked >= window {
@@ -487,7 +566,7 @@ func (d *daemon) ack(n uint64) {
 	d.acked = n
 	if d.paused && d.written-d.acked < window {
 		if err := d.ps.Watch(d.conn.FD()); err != nil {
-			d.log.Printf("resume side channel: %v", err)
+			d.log.Warningf("resume side channel: %v", err)
 			return
 		}
 		d.paused = false
@@ -532,8 +611,11 @@ func stdinDrainedToEOF(buf []byte) bool {
 
 // readable waits up to msec milliseconds for fd to be readable (a
 // pidfd: its process has exited; a pipe: data or EOF).
-func readable(fd, msec int) bool {
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+func readable(fd, msec int) bool { return waitFD(fd, unix.POLLIN, msec) }
+
+// waitFD waits up to msec milliseconds for fd to be ready for events.
+func waitFD(fd int, events int16, msec int) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: events}}
 	n, err := unix.Poll(pfd, msec)
 	return err == nil && n == 1
 }

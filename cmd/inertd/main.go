@@ -3,7 +3,9 @@
 // it fds over a unix socket; inertd tells the VM when they are ready.
 //
 // It writes nothing but protocol frames to stdout (protocol/PROTOCOL.md);
-// diagnostics go to stderr. It exits when stdin reaches EOF, that is when
+// its log lines are entries of those frames, for the VM's logger, and go
+// to stderr only before the protocol is up or once stdout is gone
+// (log.go). It exits when stdin reaches EOF, that is when
 // the VM closes the port or exits, closing every fd it holds.
 //
 // The command is wiring: the flags (main.go), the set-up and the event
@@ -24,8 +26,6 @@ package main
 
 import (
 	"flag"
-	"fmt"
-	"log"
 	"os"
 	"slices"
 	"strings"
@@ -52,15 +52,16 @@ const maxSpin = 10 * time.Millisecond
 func main() {
 	vmPID := flag.Int("vm-pid", 0, "OS pid of the Erlang VM: the only process allowed on the side channel (required)")
 	acceptTimeout := flag.Duration("accept-timeout", 10*time.Second, "how long to wait for the VM to connect the side channel")
-	verbose := flag.Bool("v", false, "log every request and event batch to stderr")
+	verbose := flag.Bool("v", false, "log a debug line for every request")
 	spin := flag.Duration("spin", defaultSpin, "after activity, poll without blocking this long before sleeping (0: never; at most 10ms)")
 	recheck := flag.Duration("recheck", defaultRecheck, "while fds are armed, check this often that the VM still holds each one, and drop those it closed (0: never)")
 	poller := flag.String("poller", pollers[0], "kernel readiness interface: "+strings.Join(pollers, ", ")+" (auto: io_uring where the kernel allows it, else epoll)")
 	flag.Parse()
 
-	logger := log.New(os.Stderr, fmt.Sprintf("inertd[%d]: ", os.Getpid()), log.LstdFlags|log.Lmicroseconds)
+	logger := newLogger(os.Stderr, os.Getpid())
 	if *vmPID <= 0 || flag.NArg() != 0 || *spin < 0 || *spin > maxSpin || !slices.Contains(pollers, *poller) || *recheck < 0 {
-		logger.Print("usage: inertd -vm-pid PID [-accept-timeout D] [-spin D] [-poller " + strings.Join(pollers, "|") + "] [-recheck D] [-v]")
+		logger.Errorf("usage: inertd -vm-pid PID [-accept-timeout D] [-spin D] [-poller %s] [-recheck D] [-v]", strings.Join(pollers, "|"))
+		logger.down(false) // no protocol: stderr
 		os.Exit(64)
 	}
 	os.Exit(run(config{vmPID: *vmPID, acceptTimeout: *acceptTimeout, verbose: *verbose, spin: *spin, poller: *poller, recheck: *recheck}, logger))

@@ -45,12 +45,22 @@ func TestAutoFallsBackToEpollWhenTheRingIsOverTheMemlockLimit(t *testing.T) {
 	if code, err := d.exit(); err != nil || code != 0 {
 		t.Fatalf("auto on epoll: exit %d (%v) after stdin EOF, want 0", code, err)
 	}
-	if n := strings.Count(d.stderr.String(), "using epoll"); n != 1 || !strings.Contains(d.stderr.String(), "io_uring_setup") {
-		t.Fatalf("want one line saying why epoll is used; stderr:\n%s", d.stderr)
+	if d.logged("info", "using epoll") != 1 || d.logged("info", "io_uring_setup") != 1 {
+		t.Fatalf("want one info line saying why epoll is used; logged %v", d.allLogs())
 	}
+	if s := d.stderr.String(); s != "" {
+		t.Errorf("stderr of a daemon that came up:\n%s", s)
+	}
+	// Before the protocol is up only stderr can say why.
 	u := lowMemlock("io_uring")
 	if code, err := u.exit(); err != nil || code != 1 {
 		t.Fatalf("-poller io_uring under RLIMIT_MEMLOCK 0: exit %d (%v), want 1", code, err)
+	}
+	if s := u.stderr.String(); !strings.Contains(s, "error: fatal: ") || !strings.Contains(s, "io_uring_setup") {
+		t.Errorf("-poller io_uring that cannot start: stderr %q, want the fatal error", s)
+	}
+	if logs := u.allLogs(); len(logs) != 0 {
+		t.Errorf("a daemon that never wrote ready framed %v", logs)
 	}
 }
 

@@ -7,42 +7,50 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/inert-go/inert/protocol"
 )
 
-// What a user sees on stderr: nothing on an ordinary start and stop. The
-// shipped build is used: a test build (cgo, for -race) warns at start.
+// What a user sees on stderr: nothing on an ordinary start and stop;
+// what inertd says goes to the VM's logger as log entries. The shipped
+// build is used: a test build (cgo, for -race) warns at start.
 
-// Run as root, inertd keeps CAP_NET_BIND_SERVICE; it says so only with
-// -v.
-func TestStartAndStopAsRootLogNothingWithoutVerbose(t *testing.T) {
+// Run as root, inertd keeps CAP_NET_BIND_SERVICE and CAP_SYS_PTRACE; it
+// says so at debug, in frames, on every start. -v adds a debug line for
+// every request.
+func TestStartAndStopAsRootWriteNothingToStderrAndSayTheKeptCapabilitiesAtDebug(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: inertd then keeps CAP_NET_BIND_SERVICE")
 	}
 	exe := buildInertd(t)
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{nil, ""},
-		{[]string{"-v"}, "keeping CAP_NET_BIND_SERVICE"},
-	} {
-		d := startExe(t, exe, os.Getpid(), tc.args...)
+	for _, args := range [][]string{nil, {"-v"}} {
+		d := startExe(t, exe, os.Getpid(), args...)
 		d.connect()
 		d.info()
 		d.stdin.Close()
 		if code, err := d.exit(); err != nil || code != 0 {
-			t.Fatalf("%v: exit %d (%v), want 0", tc.args, code, err)
+			t.Fatalf("%v: exit %d (%v), want 0", args, code, err)
 		}
-		got := d.stderr.String()
-		if tc.want == "" && got != "" {
-			t.Errorf("start and stop without -v logged:\n%s", got)
+		if got := d.stderr.String(); got != "" {
+			t.Errorf("%v: start and stop wrote to stderr:\n%s", args, got)
 		}
-		if tc.want != "" && !strings.Contains(got, tc.want) {
-			t.Errorf("-v: stderr %q has no %q", got, tc.want)
+		if d.logged("debug", "keeping CAP_NET_BIND_SERVICE (permitted, not effective) for open") != 1 {
+			t.Errorf("%v: no debug line for the kept capability; logged %v", args, d.allLogs())
+		}
+		wantDebug := 0
+		if len(args) > 0 {
+			wantDebug = 2 // hello, info
+		}
+		if n := d.logged("debug", "request "); n != wantDebug {
+			t.Errorf("%v: %d debug lines for requests, want %d; logged %v", args, n, wantDebug, d.allLogs())
+		}
+		for _, e := range d.allLogs() {
+			if e.level != "info" && e.level != "debug" {
+				t.Errorf("%v: an ordinary start and stop logged %v", args, e)
+			}
 		}
 	}
 }
@@ -111,8 +119,8 @@ func TestRefusedPeersAndDroppedRequestsAreLoggedAtMostOnceASecond(t *testing.T) 
 	if code, err := d.exit(); err != nil || code != 3 {
 		t.Fatalf("exit %d (%v), want 3", code, err)
 	}
-	if n := strings.Count(d.stderr.String(), "refused side channel peer"); n < 1 || n > 3 {
-		t.Errorf("%d lines for 50 refused peers in about 1.5 s, want 1 to 3:\n%s", n, d.stderr)
+	if n := d.logged("warning", "refused side channel peer"); n < 1 || n > 3 {
+		t.Errorf("%d lines for 50 refused peers in about 1.5 s, want 1 to 3: %v", n, d.allLogs())
 	}
 
 	d = startExe(t, exe, os.Getpid())
@@ -125,14 +133,61 @@ func TestRefusedPeersAndDroppedRequestsAreLoggedAtMostOnceASecond(t *testing.T) 
 	if got := counter(d.info(), "dropped"); got != 100 {
 		t.Fatalf("dropped %d, want 100", got)
 	}
-	// stderr is complete once inertd has exited (Wait has copied it all):
-	// read at one moment, a line written before the info answer may not
-	// have reached the buffer yet.
 	d.stdin.Close()
 	if code, err := d.exit(); err != nil || code != 0 {
 		t.Fatalf("exit %d (%v) after stdin EOF, want 0", code, err)
 	}
-	if n := strings.Count(d.stderr.String(), "dropped request"); n < 1 || n > 2 {
-		t.Errorf("%d lines for 100 dropped requests, want 1 or 2:\n%s", n, d.stderr)
+	if n := d.logged("warning", "dropped request"); n < 1 || n > 2 {
+		t.Errorf("%d lines for 100 dropped requests, want 1 or 2: %v", n, d.allLogs())
+	}
+}
+
+// What set-up says (the poller, at debug or info) is held until the ready frame
+// is out and then comes in the next frame, before hello: the ready frame
+// stays alone, and nothing reaches stderr.
+func TestStartUpLinesComeAsLogEntriesRightAfterTheReadyFrame(t *testing.T) {
+	d := startDaemon(t, os.Getpid()) // readReady: the ready frame had one entry
+	var got []logEntry
+	for _, e := range d.rawFrame() {
+		le, ok := asLogEntry(e)
+		if !ok {
+			t.Fatalf("second frame has %v, want only log entries", e)
+		}
+		got = append(got, le)
+	}
+	using := 0
+	for _, e := range got {
+		if (e.level == "debug" || e.level == "info") && strings.HasPrefix(e.text, "using ") {
+			using++
+		}
+		if age := time.Since(time.UnixMicro(e.usec)); age < 0 || age > time.Minute {
+			t.Errorf("%v: logged %v ago, want a time of this start", e, age)
+		}
+	}
+	if using != 1 {
+		t.Fatalf("start-up lines %v, want one line naming the poller", got)
+	}
+	d.connect()
+	d.stdin.Close()
+	if code, err := d.exit(); err != nil || code != 0 {
+		t.Fatalf("exit %d (%v), want 0", code, err)
+	}
+	if s := d.stderr.String(); s != "" {
+		t.Errorf("stderr:\n%s", s)
+	}
+}
+
+// Before the protocol is up only stderr can carry a line: a usage error
+// goes there, with its level, and no frame is written.
+func TestUsageErrorGoesToStderrWithoutAFrame(t *testing.T) {
+	d := startCmdNoReady(t, inertdCmd(os.Args[0], 0))
+	if code, err := d.exit(); err != nil || code != 64 {
+		t.Fatalf("exit %d (%v), want 64", code, err)
+	}
+	if s := d.stderr.String(); !strings.Contains(s, "error: usage: inertd -vm-pid PID") {
+		t.Errorf("stderr %q, want the usage line at error", s)
+	}
+	if f, eof := d.readFrame(); !eof {
+		t.Errorf("a frame %v from a daemon that never came up", f)
 	}
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"io"
-	"log"
 	"os"
 	"testing"
 
@@ -52,7 +51,7 @@ func BenchmarkRecheckPass(b *testing.B) {
 		how  int
 	}{{"kcmp", byKcmp}, {"stat", byStat}, {"lstat", byOpen}} {
 		b.Run(w.name, func(b *testing.B) {
-			v := newVMFiles(os.Getpid(), false, log.New(io.Discard, "", 0))
+			v := newVMFiles(os.Getpid(), false, newLogger(io.Discard, 0))
 			v.how = w.how
 			b.ResetTimer()
 			for range b.N {

@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"log"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -104,7 +103,7 @@ func TestEachWayOfRecheckingTellsClosedAndReusedFromHeld(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logged bytes.Buffer
-			v := newVMFiles(os.Getpid(), false, log.New(&logged, "", 0))
+			v := newVMFiles(os.Getpid(), false, writingLogger(&logged))
 			v.self = os.Getpid()
 			v.how = tc.how
 			held, _ := socketpair(t)

@@ -185,6 +185,8 @@ entries(#{pid := P, pid2 := P2, ref := R, gen := G, gen_big := GB} = C) ->
      {"busy", [{error, P, R, {ebusy, P2}}]},
      {"reply_ok", [{reply, P, R, ok}]},
      {"reply_info", [{reply, P, R, info(C)}]},
+     {"log_warning", [{log, warning, 1764583200123456, <<"presize fd table: invalid argument">>}]},
+     {"log_info_utf8", [{log, info, 0, <<"using epoll: \"caf\x{e9}\""/utf8>>}]},
      {"multi", [{inert_read, P, 7, G},
                 {inert_write, P, 7, G},
                 {failed, P2, GB, 8, einval},

@@ -22,11 +22,12 @@ version() ->
     ?PROTOCOL_VERSION.
 
 %% @doc Spawn inertd from `Exe' with the VM's OS pid and the application's
-%% poller, as a port that gets its frames and its exit status.
+%% poller (and `-v' when `inertd_debug' is true), as a port that gets its
+%% frames and its exit status.
 -spec open(file:filename()) -> {ok, port()} | {error, {inertd, term()}}.
 open(Exe) ->
     try open_port({spawn_executable, Exe},
-                  [{args, ["-vm-pid", os:getpid(), "-poller", poller()]}, {packet, 4},
+                  [{args, ["-vm-pid", os:getpid(), "-poller", poller() | debug()]}, {packet, 4},
                    binary, exit_status, use_stdio]) of
         Port -> {ok, Port}
     catch
@@ -41,13 +42,25 @@ ready(Frame) ->
         Other -> {error, {bad_ready, Other}}
     end.
 
-%% @doc The second frame: inertd's answer to the hello of `Owner'.
--spec hello(binary(), pid()) -> ok | {error, {bad_hello, term()}}.
+%% @doc A frame after ready: `{ok, Logs}' when it has inertd's answer to
+%% the hello of `Owner', `{more, Logs}' when it has only log entries
+%% (the lines inertd logged while it set up come before hello; see
+%% PROTOCOL.md, "Start-up"). `Logs' are the log entries, for the relay.
+-spec hello(binary(), pid()) -> {ok | more, [tuple()]} | {error, {bad_hello, term()}}.
 hello(Frame, Owner) ->
     case decode(Frame) of
-        [{hello, Owner, ?PROTOCOL_VERSION}] -> ok;
-        Other -> {error, {bad_hello, Other}}
+        Entries when is_list(Entries) ->
+            case lists:partition(fun is_log/1, Entries) of
+                {Logs, [{hello, Owner, ?PROTOCOL_VERSION}]} -> {ok, Logs};
+                {Logs, []} -> {more, Logs};
+                _ -> {error, {bad_hello, Entries}}
+            end;
+        Other ->
+            {error, {bad_hello, Other}}
     end.
+
+is_log(Entry) ->
+    is_tuple(Entry) andalso tuple_size(Entry) > 0 andalso element(1, Entry) =:= log.
 
 decode(Frame) ->
     try
@@ -98,6 +111,14 @@ port_close_quiet(Port) ->
 %% epoll); inertd refuses a value it does not know, and the start fails.
 poller() ->
     atom_to_list(application:get_env(inert, poller, auto)).
+
+%% -v when the application's `inertd_debug' is true: inertd also logs a
+%% debug line for every request.
+debug() ->
+    case application:get_env(inert, inertd_debug, false) of
+        true -> ["-v"];
+        _ -> []
+    end.
 
 %% @doc priv/inertd of the application; $INERTD overrides it.
 -spec path() -> file:filename().

@@ -4,21 +4,26 @@
 %% service process (inert_srv), whose pid is the PollId of every event.
 %%
 %% Owns the set of polls cancelled after a timeout, whose late answers
-%% are dropped instead of reaching a mailbox. Must not send to inertd nor
-%% wait: the service's entries about the daemon itself (hello, owner)
-%% are inert_srv's.
+%% are dropped instead of reaching a mailbox, and turns inertd's log
+%% lines into logger events (PROTOCOL.md, "Log lines"). Must not send to
+%% inertd nor wait: the service's entries about the daemon itself (hello,
+%% owner) are inert_srv's.
 %%
 %% @private
 -module(inert_relay).
 
--export([new/1, entry/2, cancel/2, restarted/1, clear_down/3]).
+-include_lib("kernel/include/logger.hrl").
+
+-export([new/1, entry/2, cancel/2, restarted/1, daemon/2, clear_down/3]).
 
 -export_type([relay/0]).
 
 -record(relay, {
     tab :: inert_table:table(),
     %% polls cancelled after a timeout whose answers must be dropped
-    cancelled = #{} :: #{reference() => true}
+    cancelled = #{} :: #{reference() => true},
+    %% the OS pid of the daemon whose entries these are (its ready entry)
+    os_pid = 0 :: non_neg_integer()
 }).
 
 -opaque relay() :: #relay{}.
@@ -37,7 +42,13 @@ cancel(Ref, #relay{cancelled = Cancelled} = R) ->
 %% @doc A new daemon: the old one's cancelled polls are forgotten.
 -spec restarted(relay()) -> relay().
 restarted(R) ->
-    R#relay{cancelled = #{}}.
+    R#relay{cancelled = #{}, os_pid = 0}.
+
+%% @doc The entries from now on are those of the daemon of OS pid `OsPid'
+%% (named in its ready entry).
+-spec daemon(non_neg_integer(), relay()) -> relay().
+daemon(OsPid, R) ->
+    R#relay{os_pid = OsPid}.
 
 %% @doc What inertd does for an fdclr, done here while none runs: `Mode'
 %% leaves the fdset record of `FD'; a poll waiting for any of `Mode' ends.
@@ -113,6 +124,17 @@ entry({error, Pid, Ref, Reason}, #relay{cancelled = Cancelled} = R) ->
     R;
 entry({reply, Pid, Ref, Term}, R) ->
     Pid ! {Ref, Term},
+    R;
+entry({log, Level, Time, Text}, #relay{os_pid = OsPid} = R)
+  when is_integer(Time), is_binary(Text),
+       (Level =:= debug orelse Level =:= info orelse Level =:= notice orelse
+        Level =:= warning orelse Level =:= error) ->
+    %% A line inertd logged: an event like any other, for the user's
+    %% logger configuration to filter (domain), format and silence. The
+    %% macro makes the module level of this module apply
+    %% (logger:set_application_level(inert, ...)).
+    ?LOG(Level, "inertd (os pid ~b): ~ts", [OsPid, Text],
+         #{domain => [inert], os_pid => OsPid, time => Time}),
     R;
 entry(_Entry, _R) ->
     unknown.

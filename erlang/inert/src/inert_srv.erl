@@ -79,7 +79,8 @@
     unlogged = 0 :: non_neg_integer(),
     logged_at :: integer() | undefined,
     os_pid = 0 :: non_neg_integer(),
-    %% frames received from this inertd, ready and hello included
+    %% frames received from this inertd, ready, hello and those between
+    %% them (log lines) included
     frames = 0 :: non_neg_integer(),
     %% the ownership table (inert_table)
     tab :: inert_table:table(),
@@ -459,7 +460,7 @@ open_daemon(#st{exe = Exe} = St) ->
     case inert_daemon:open(Exe) of
         {ok, Port} ->
             Timer = erlang:start_timer(?START_TIMEOUT, self(), {start_timeout, Port}),
-            {ok, St#st{port = Port, sock = undefined, os_pid = 0, phase = starting,
+            {ok, St#st{port = Port, sock = undefined, os_pid = 0, frames = 0, phase = starting,
                        start_timer = Timer}};
         {error, _} = Error ->
             Error
@@ -472,7 +473,8 @@ starting({Port, {data, Frame}}, #st{port = Port, sock = undefined, owner = Owner
         {ok, OsPid, Path} ->
             case inert_daemon:connect_side(Path) of
                 {ok, Sock} ->
-                    St1 = St#st{sock = Sock, os_pid = OsPid},
+                    St1 = St#st{sock = Sock, os_pid = OsPid, frames = 1,
+                                relay = inert_relay:daemon(OsPid, St#st.relay)},
                     case inert_req:send(Sock, inert_req:hello(Owner), none, infinity) of
                         ok -> {starting, St1};
                         {error, Why} -> {error, {inertd, {side_channel, Why}}, St1}
@@ -483,9 +485,11 @@ starting({Port, {data, Frame}}, #st{port = Port, sock = undefined, owner = Owner
         {error, Why} ->
             {error, {inertd, Why}, St}
     end;
-starting({Port, {data, Frame}}, #st{port = Port, owner = Owner} = St) ->
+starting({Port, {data, Frame}}, #st{port = Port, owner = Owner} = St0) ->
+    St = St0#st{frames = St0#st.frames + 1},
     case inert_daemon:hello(Frame, Owner) of
-        ok -> {started, St};
+        {ok, Logs} -> {started, lists:foldl(fun entry/2, St, Logs)};
+        {more, Logs} -> {starting, lists:foldl(fun entry/2, St, Logs)};
         {error, Why} -> {error, {inertd, Why}, St}
     end;
 starting({Port, {exit_status, Status}}, #st{port = Port} = St) ->
@@ -525,7 +529,7 @@ start_step({error, Reason, St}) ->
 %% The daemon said hello: re-arm it (Rearm: not at the first start).
 started(St0, Rearm) ->
     _ = erlang:cancel_timer(St0#st.start_timer),
-    St = St0#st{frames = 2, phase = rearming, start_timer = undefined,
+    St = St0#st{phase = rearming, start_timer = undefined,
                 started_at = erlang:monotonic_time(millisecond)},
     read_side(St#st{feeder = inert_feeder:start_link(St#st.sock, St#st.tab, Rearm)}).
 

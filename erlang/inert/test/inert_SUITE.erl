@@ -45,7 +45,8 @@
     two_thousand_fds_each_reported_exactly_once/1,
     vm_exit_takes_inertd_with_it/1,
     kill_inertd_rearms_with_same_pollid/1,
-    original_inert_code_runs_unchanged/1
+    original_inert_code_runs_unchanged/1,
+    inertd_logs_through_logger_with_its_domain_and_os_pid_and_nothing_on_stderr/1
 ]).
 
 suite() ->
@@ -85,7 +86,8 @@ all() ->
         two_thousand_fds_each_reported_exactly_once,
         vm_exit_takes_inertd_with_it,
         kill_inertd_rearms_with_same_pollid,
-        original_inert_code_runs_unchanged
+        original_inert_code_runs_unchanged,
+        inertd_logs_through_logger_with_its_domain_and_os_pid_and_nothing_on_stderr
     ].
 
 init_per_suite(Config) ->
@@ -718,3 +720,80 @@ original_inert_code_runs_unchanged(_Config) ->
     end,
     gen_tcp:close(Sock1),
     gen_tcp:close(Sock2).
+
+%%--------------------------------------------------------------------
+%% Logging
+%%--------------------------------------------------------------------
+
+inertd_logs_through_logger_with_its_domain_and_os_pid_and_nothing_on_stderr(Config) ->
+    %% Private services whose inertd writes its stderr to a file (a
+    %% wrapper that execs it: the same OS pid), and a handler for domain
+    %% [inert]. At OTP's default level (notice) inertd's start-up lines
+    %% (debug, info) reach no handler; with the application's level at
+    %% debug and inertd_debug, its start-up line and a line per request
+    %% arrive as events with domain [inert] and the daemon's OS pid. In
+    %% neither run does inertd write anything to stderr.
+    Dir = ?config(priv_dir, Config),
+    Stderr = filename:join(Dir, "inertd.stderr"),
+    Wrapper = filename:join(Dir, "inertd-stderr-to-file"),
+    Real = filename:join(code:priv_dir(inert), "inertd"),
+    ok = file:write_file(Wrapper, ["#!/bin/sh\nexec '", Real, "' \"$@\" 2>>'", Stderr, "'\n"]),
+    ok = file:change_mode(Wrapper, 8#755),
+    ok = file:write_file(Stderr, <<>>),
+    #{level := Primary} = logger:get_primary_config(),
+    ok = inert_test_lib:collect_domain([inert]),
+    true = os:putenv("INERTD", Wrapper),
+    try
+        ok = logger:set_primary_config(level, notice),
+        Quiet = prim_inert:start(),
+        #{os_pid := QuietOsPid} = prim_inert:info(Quiet),
+        {Rx, FD, Tx} = udp_pair(),
+        ok = send_to(Tx, Rx),
+        {ok, read} = prim_inert:poll(Quiet, FD, read, 5000),
+        %% Its start-up lines came before its hello, so before start/0
+        %% returned; the handler runs in the service, which sent this
+        %% process the event (had there been one) before the answers.
+        receive {logged_event, Stray} -> ct:fail({logged_at_notice, Stray}) after 0 -> ok end,
+        ok = prim_inert:stop(Quiet),
+
+        ok = logger:set_application_level(inert, debug),
+        ok = application:set_env(inert, inertd_debug, true),
+        Loud = prim_inert:start(),
+        #{os_pid := OsPid} = prim_inert:info(Loud),
+        Start = inert_test_lib:await_event(start_up_line_naming_the_poller,
+                                           fun(E) -> lists:prefix("using ", log_text(E)) end, 5000),
+        ok = prim_inert:fdset(Loud, FD, read),
+        Request = inert_test_lib:await_event(debug_line_of_the_fdset,
+                                             fun(E) -> lists:prefix("request fdset", log_text(E)) end, 5000),
+        receive {inert_read, Loud, FD} -> ok after 5000 -> ct:fail(no_event) end,
+        [begin
+             #{level := Level, meta := #{domain := [inert], os_pid := OsPid, time := Time}} = E,
+             true = is_integer(Time),
+             true = lists:member(Level, [debug, info])
+         end || E <- [Start, Request]],
+        #{level := debug} = Request,
+        ct:pal("inertd ~b logged ~ts~n and ~ts", [OsPid, log_message(Start), log_message(Request)]),
+        ok = prim_inert:stop(Loud),
+        close_all([Rx, Tx]),
+        [ok = await({inertd_exited, P}, fun() -> not os_pid_alive(P) end, 5000)
+         || P <- [QuietOsPid, OsPid]],
+        {ok, <<>>} = file:read_file(Stderr)
+    after
+        os:unsetenv("INERTD"),
+        application:set_env(inert, inertd_debug, false),
+        logger:unset_application_level(inert),
+        logger:set_primary_config(level, Primary),
+        inert_test_lib:stop_collecting_domain()
+    end.
+
+%% inertd's line in a log event, "" for another event.
+log_text(Event) ->
+    case string:split(log_message(Event), ": ") of
+        ["inertd (os pid " ++ _, Text] -> Text;
+        _ -> ""
+    end.
+
+log_message(#{msg := {Format, Args}}) when is_list(Format) ->
+    lists:flatten(io_lib:format(Format, Args));
+log_message(_) ->
+    "".

@@ -8,6 +8,7 @@
          refute_message/1, flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
          daemon_fds/0, daemon_fds/1, vm_sockets/0]).
 -export([collect_logs/1, logged/0, stop_collecting_logs/0, log/2]).
+-export([collect_domain/1, stop_collecting_domain/0, await_event/3]).
 -export([init_per_suite/1, end_per_suite/1, init_per_testcase/1, end_per_testcase/0,
          fd_baseline/1, check_fd_baseline/1, slow_group/1]).
 
@@ -236,7 +237,41 @@ logged(Acc) ->
         lists:reverse(Acc)
     end.
 
+%% A logger handler that sends the calling process every event whose
+%% domain is Domain, at every level, whole (with its metadata), for
+%% await_event/3. The primary level and module levels still apply.
+collect_domain(Domain) ->
+    logger:add_handler(inert_test_domain, ?MODULE,
+                       #{level => all, filter_default => stop,
+                         filters => [{domain, {fun logger_filters:domain/2, {log, equal, Domain}}}],
+                         config => #{collector => self(), whole => true}}).
+
+stop_collecting_domain() ->
+    _ = logger:remove_handler(inert_test_domain),
+    receive {logged_event, _} -> stop_collecting_domain() after 0 -> ok end.
+
+%% Wait at most Ms milliseconds for an event collect_domain/1 collected
+%% that Pred accepts, and return it; events it does not accept are
+%% dropped. Fails naming What and the events seen.
+await_event(What, Pred, Ms) ->
+    await_event(What, Pred, erlang:monotonic_time(millisecond) + Ms, []).
+
+await_event(What, Pred, Deadline, Seen) ->
+    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+    receive
+        {logged_event, Event} ->
+            case Pred(Event) of
+                true -> Event;
+                false -> await_event(What, Pred, Deadline, [Event | Seen])
+            end
+    after Left ->
+        ct:fail({no_log_event, What, {seen, lists:reverse(Seen)}})
+    end.
+
 %% The handler callback.
+log(Event, #{config := #{collector := Pid, whole := true}}) ->
+    Pid ! {logged_event, Event},
+    ok;
 log(#{level := Level, msg := Msg}, #{config := #{collector := Pid}}) ->
     Pid ! {logged, Level, Msg},
     ok.
