@@ -46,7 +46,8 @@
     vm_exit_takes_inertd_with_it/1,
     kill_inertd_rearms_with_same_pollid/1,
     original_inert_code_runs_unchanged/1,
-    inertd_logs_through_logger_with_its_domain_and_os_pid_and_nothing_on_stderr/1
+    inertd_logs_through_logger_with_its_domain_and_os_pid_and_nothing_on_stderr/1,
+    default_handler_prints_inert_domain_while_inert_runs/1
 ]).
 
 suite() ->
@@ -87,7 +88,8 @@ all() ->
         vm_exit_takes_inertd_with_it,
         kill_inertd_rearms_with_same_pollid,
         original_inert_code_runs_unchanged,
-        inertd_logs_through_logger_with_its_domain_and_os_pid_and_nothing_on_stderr
+        inertd_logs_through_logger_with_its_domain_and_os_pid_and_nothing_on_stderr,
+        default_handler_prints_inert_domain_while_inert_runs
     ].
 
 init_per_suite(Config) ->
@@ -797,3 +799,41 @@ log_message(#{msg := {Format, Args}}) when is_list(Format) ->
     lists:flatten(io_lib:format(Format, Args));
 log_message(_) ->
     "".
+
+default_handler_prints_inert_domain_while_inert_runs(_Config) ->
+    %% A plain VM (a peer: OTP's default handler as a user has it). Its
+    %% default handler drops domain [inert] until inert starts, lets a
+    %% warning of that domain through while inert runs, and drops it
+    %% again once inert has stopped; with default_handler_filter false
+    %% inert leaves the handler alone.
+    {ok, Peer, _} = peer:start_link(#{connection => standard_io,
+                                      args => ["-pa" | code:get_path()]}),
+    try
+        Event = #{level => warning, msg => {string, "x"},
+                  meta => #{domain => [inert], time => 0}},
+        Passes = fun() ->
+                         {ok, H} = peer:call(Peer, logger, get_handler_config, [default]),
+                         handler_passes(H, Event)
+                 end,
+        false = Passes(),
+        ok = peer:call(Peer, inert, start, []),
+        true = Passes(),
+        ok = peer:call(Peer, inert, stop, []),
+        false = Passes(),
+        ok = peer:call(Peer, application, set_env, [inert, default_handler_filter, false]),
+        ok = peer:call(Peer, inert, start, []),
+        false = Passes(),
+        ok = peer:call(Peer, inert, stop, [])
+    after
+        peer:stop(Peer)
+    end.
+
+%% Whether a handler's filters let Event through, as logger applies them:
+%% a filter stops it, ignores it (the next decides) or passes it on; if
+%% every filter ignored it, the handler's filter_default decides.
+handler_passes(#{filters := Filters, filter_default := Default}, Event) ->
+    Results = [F(Event, Args) || {_Id, {F, Args}} <- Filters],
+    case lists:member(stop, Results) of
+        true -> false;
+        false -> lists:any(fun is_map/1, Results) orelse Default =:= log
+    end.
