@@ -187,6 +187,9 @@ func (d *daemon) lowerPrivileges() (privileges, error) {
 	if kept.bindService && d.cfg.verbose {
 		d.log.Print("keeping CAP_NET_BIND_SERVICE (permitted, not effective) for open")
 	}
+	if kept.netAdmin && d.cfg.verbose {
+		d.log.Print("keeping CAP_NET_ADMIN (permitted, not effective) for the open of a TUN or TAP interface")
+	}
 	return kept, nil
 }
 

@@ -236,9 +236,10 @@ dup(Handle, FD) ->
                                  fun no_daemon/0))
     end.
 
-%% @doc Have inertd open the socket `Spec' describes (see
-%% `inert_fd:open/2') and hand it over; the caller owns it.
--spec open(handle(), inert_fdlib:spec()) -> {ok, fd()} | errno().
+%% @doc Have inertd open the socket or device `Spec' describes (see
+%% `inert_fd:open/2') and hand it over; the caller owns its fds.
+-spec open(handle(), inert_fdlib:spec()) ->
+    {ok, fd()} | {ok, fd(), inert_handover:info()} | errno().
 open(Handle, Spec) ->
     case inert_fdlib:spec(Spec) of
         {ok, Full} -> handover(request(Handle, none, fun(Ref) -> inert_req:open(self(), Ref, Full) end,
@@ -256,6 +257,9 @@ open(Handle, Spec) ->
 handover({fd, _Srv, _Token, FD} = Offer) ->
     ok = inert_handover:taken(Offer),
     {ok, FD};
+handover({fd, _Srv, _Token, FD, Info} = Offer) ->
+    ok = inert_handover:taken(Offer),
+    {ok, FD, Info};
 handover(Reply) ->
     Reply.
 
