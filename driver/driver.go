@@ -197,6 +197,9 @@ func (d *Driver) Handle(req *protocol.Request, fds []int) {
 	case protocol.OpDup:
 		d.dup(req, fds)
 		return
+	case protocol.OpTermios:
+		d.termios(req, fds)
+		return
 	}
 	// The remaining requests take no fds: close any that came along.
 	if len(fds) > 0 {

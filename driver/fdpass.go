@@ -11,13 +11,17 @@ import (
 // it makes. Either way the fds leave the driver through the Courier,
 // which sends them on the side channel and closes inertd's copies.
 
-// Sockets makes the sockets and devices of open requests: the kernel side
-// of open, kept out of the driver as Files is.
+// Sockets makes the sockets and devices of open requests and sets the
+// line of a tty for termios: the kernel side of both, kept out of the
+// driver as Files is.
 type Sockets interface {
 	// Open makes what spec describes (a socket: socket, setsockopt, bind
 	// and, for tcp, listen; a TUN or TAP interface; a pty pair) and
 	// returns its fds close-on-exec. On error nothing is left open.
 	Open(spec *protocol.OpenSpec) (Opened, error)
+	// SetTermios applies t to the tty fd and checks that the kernel took
+	// it. fd stays open: the driver closes it.
+	SetTermios(fd int, t *protocol.Termios) error
 }
 
 // Opened is what an open made: one fd, or for a pty two (the controlling
@@ -90,6 +94,34 @@ func (d *Driver) open(req *protocol.Request) {
 	}
 	d.cnt.FDsOpened += uint64(len(o.FDs))
 	d.hand(req, o.FDs, &o.Info)
+}
+
+// okTerm is the atom ok, the reply to a termios request that succeeded.
+var okTerm = protocol.AppendAtom(nil, "ok")
+
+// termios applies the settings of req to the one fd that came with it,
+// a tty the VM holds, and closes inertd's copy: the settings stay with
+// the open file.
+func (d *Driver) termios(req *protocol.Request, fds []int) {
+	reason := ""
+	switch {
+	case !req.FDValid || req.FD < 0 || req.FD > math.MaxInt32:
+		reason = "ebadf"
+	case len(fds) != 1 || !req.TermiosOK:
+		reason = "einval"
+	case d.sockets == nil:
+		reason = "enotsup"
+	default:
+		if err := d.sockets.SetTermios(fds[0], &req.Termios); err != nil {
+			reason = errnoName(err)
+		}
+	}
+	d.closeAll(fds)
+	if reason != "" {
+		d.fail(req, reason)
+		return
+	}
+	d.out.Reply(req.Pid, req.Ref, okTerm)
 }
 
 func (d *Driver) hand(req *protocol.Request, fds []int, info *protocol.HandInfo) {

@@ -13,9 +13,10 @@ import (
 
 // fakeSockets makes sockets as fresh fds of fakeFiles, or fails with err.
 type fakeSockets struct {
-	r     *rig
-	err   error
-	specs []protocol.OpenSpec
+	r       *rig
+	err     error
+	specs   []protocol.OpenSpec
+	termios []protocol.Termios
 }
 
 func (s *fakeSockets) Open(spec *protocol.OpenSpec) (Opened, error) {
@@ -34,6 +35,14 @@ func (s *fakeSockets) Open(spec *protocol.OpenSpec) (Opened, error) {
 		o.Info = protocol.HandInfo{Name: "tun9"}
 	}
 	return o, nil
+}
+
+func (s *fakeSockets) SetTermios(fd int, t *protocol.Termios) error {
+	if _, ok := s.r.files.id[fd]; !ok {
+		s.r.t.Errorf("SetTermios on fd %d, which is not open", fd)
+	}
+	s.termios = append(s.termios, *t)
+	return s.err
 }
 
 // fakeCourier records handovers and closes the fd as the daemon does once
@@ -241,5 +250,36 @@ func TestOpenOfADeviceHandsItsFDsAndNames(t *testing.T) {
 	r.expect("error P1 R3 enobufs")
 	if cnt := r.d.Counters(); cnt.FDsOpened != 5 || cnt.FDsSent != 3 || cnt.FDsClosed != 2 {
 		t.Fatalf("counters %+v: want 5 opened, 3 sent, 2 closed", cnt)
+	}
+}
+
+// A termios request applies its settings to the fd that came with it and
+// closes that copy, answering ok; a bad request or a refusal of the
+// kernel is an error, and the fd is closed all the same.
+func TestTermiosSetsTheLineOfTheFDItCameWithAndClosesIt(t *testing.T) {
+	tio := protocol.Termios{Set: protocol.TermSpeed, Speed: 9600}
+	termios := func(r *rig, ref string, vmfd int64, n int, ok bool) {
+		q := &protocol.Request{Op: protocol.OpTermios, Pid: []byte("P1"), Ref: []byte(ref), FD: vmfd, FDValid: true,
+			Termios: tio, TermiosOK: ok}
+		fds := make([]int, n)
+		for i := range fds {
+			fds[i] = r.files.dup(5)
+			r.recvd++
+		}
+		r.d.Handle(q, fds)
+	}
+	r, s, _ := newPassRig(t)
+	termios(r, "R1", 7, 1, true)
+	termios(r, "R2", 7, 2, true)
+	termios(r, "R3", 7, 1, false)
+	termios(r, "R4", -1, 1, true)
+	s.err = syscall.ENOTTY
+	termios(r, "R5", 7, 1, true)
+	r.expect("reply P1 R1", "error P1 R2 einval", "error P1 R3 einval", "error P1 R4 ebadf", "error P1 R5 enotty")
+	if len(s.termios) != 2 || s.termios[0] != tio {
+		t.Fatalf("SetTermios got %+v, want %+v twice (R1, R5)", s.termios, tio)
+	}
+	if cnt := r.d.Counters(); cnt.FDsClosed != 6 || cnt.FDsSent != 0 {
+		t.Fatalf("counters %+v: want every fd closed (6), none sent", cnt)
 	}
 }

@@ -46,6 +46,10 @@ type Request struct {
 	Acked    int64  // ack: frames the VM has handled so far
 	Spec     OpenSpec
 	SpecOK   bool // open: the Spec term was a valid spec map (else einval)
+	// termios: the settings for FD; TermiosOK false (and Termios zero)
+	// when the term was not a valid termios map (einval)
+	Termios   Termios
+	TermiosOK bool
 }
 
 // Proto is what an open request makes: a socket, a TUN or TAP interface,
@@ -154,7 +158,8 @@ const (
 	TermFlow
 )
 
-// Termios is the line settings of a pty open (the termios key). Only the
+// Termios is the line settings of a pty open (the termios key) or of a
+// termios request. Only the
 // fields whose bit is in Set are applied; the others stay as the kernel
 // made them. Raw, when true, applies first (cfmakeraw), the others after.
 type Termios struct {

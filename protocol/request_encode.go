@@ -32,6 +32,13 @@ func AppendRequest(dst []byte, r *Request) []byte {
 		dst = AppendRaw(dst, r.NewOwner)
 	case OpDup:
 		dst = appendFD(dst, r)
+	case OpTermios:
+		dst = appendFD(dst, r)
+		if r.TermiosOK {
+			dst = appendTermios(dst, &r.Termios)
+		} else {
+			dst = AppendAtom(dst, "undefined")
+		}
 	case OpOpen:
 		if r.SpecOK {
 			dst = appendSpec(dst, &r.Spec)

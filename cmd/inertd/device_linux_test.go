@@ -368,3 +368,38 @@ func TestTunOpenWithoutNetAdminIsEpermAndInertdServes(t *testing.T) {
 	d.send(ptyReq(2, protocol.Termios{}))
 	d.deviceHandover(2, 2) // still serving, and opening
 }
+
+// A termios request sets the line of a tty the VM holds (here the peer of
+// a pty inertd made) and is answered ok; the settings stay with the open
+// file, inertd keeps no copy; a socket is enotty.
+func TestTermiosSetsTheLineOfAHeldTTY(t *testing.T) {
+	d := startDaemon(t, os.Getpid())
+	d.connect()
+	base := d.openFDs()
+	d.send(ptyReq(1, protocol.Termios{}))
+	fds, _ := d.deviceHandover(1, 2)
+	peer := fds[1]
+	req := func(ref uint32, fd int, tio protocol.Termios) *protocol.Request {
+		return &protocol.Request{Op: protocol.OpTermios, Pid: testPid(1), Ref: testRef(ref),
+			FD: int64(fd), FDValid: true, Termios: tio, TermiosOK: true}
+	}
+	d.send(req(2, peer, protocol.Termios{Set: protocol.TermSpeed | protocol.TermFlow | protocol.TermRaw,
+		Speed: 9600, Flow: protocol.FlowSoftware, Raw: true}), peer)
+	if e := d.entries(1)[0]; e[0] != etf.Atom("reply") || e[3] != etf.Atom("ok") {
+		t.Fatalf("termios answered %v, want {reply, _, _, ok}", e)
+	}
+	tio, err := unix.IoctlGetTermios(peer, unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tio.Cflag&unix.CBAUD != unix.B9600 || tio.Iflag&(unix.IXON|unix.IXOFF) != unix.IXON|unix.IXOFF || tio.Lflag&unix.ICANON != 0 {
+		t.Fatalf("peer after termios: cflag %#x iflag %#x lflag %#x; want B9600, IXON|IXOFF, no ICANON", tio.Cflag, tio.Iflag, tio.Lflag)
+	}
+	rx, _ := socketpair(t)
+	d.send(req(3, rx, protocol.Termios{Set: protocol.TermSpeed, Speed: 9600}), rx)
+	if e := d.entries(1)[0]; e[0] != etf.Atom("error") || e[3] != etf.Atom("enotty") {
+		t.Fatalf("termios of a socket answered %v, want {error, _, _, enotty}", e)
+	}
+	d.info()
+	d.waitOpenFDs(base, "inertd's copies of the pty and of the termios fds closed")
+}

@@ -17,6 +17,9 @@ import (
 	"github.com/inert-go/inert/protocol"
 )
 
+// SetTermios applies t to the tty fd: the termios request.
+func (osSockets) SetTermios(fd int, t *protocol.Termios) error { return applyTermios(fd, t) }
+
 // openDevice opens the tun, tap or pty of s.
 func openDevice(s *protocol.OpenSpec) (driver.Opened, error) {
 	if s.Proto.IsTun() {

@@ -14,3 +14,6 @@ import (
 func openDevice(*protocol.OpenSpec) (driver.Opened, error) {
 	return driver.Opened{}, unix.ENOTSUP
 }
+
+// SetTermios: the termios request is Linux's too (TCSETS).
+func (osSockets) SetTermios(int, *protocol.Termios) error { return unix.ENOTSUP }

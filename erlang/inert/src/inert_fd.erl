@@ -22,7 +22,7 @@
 -module(inert_fd).
 
 -export([send/3, send/4, recv/2, recv/3, take/2, dup/1, dup/2, open/1, open/2,
-         close/1, spec/1]).
+         termios/2, termios/3, close/1, spec/1]).
 
 -export_type([fd/0, spec/0, full_spec/0, termios/0, info/0, error_reason/0]).
 
@@ -162,3 +162,20 @@ open(Spec) ->
     {ok, fd()} | {ok, fd(), info()} | prim_inert:errno().
 open(Handle, Spec) ->
     prim_inert:open(Handle, Spec).
+
+%% @doc Set the line of a tty through the shared service.
+%% @equiv termios(inert, FD, Termios)
+-spec termios(fd(), termios() | list()) -> ok | prim_inert:errno().
+termios(FD, Termios) ->
+    prim_inert:termios(inert, FD, Termios).
+
+%% @doc Have inertd set the line of the tty `FD' the caller holds (a
+%% serial line opened elsewhere, a pty side): `Termios' as for a pty in
+%% `open/2' (`speed', `raw', `data_bits', `parity', `stop_bits', `flow',
+%% each optional). inertd applies it to the open file, reads it back and
+%% closes its copy; `FD' stays open and the caller's, with the settings.
+%% `{error, ebadf}' for an fd not open, `einval' for a bad `Termios' or a
+%% setting the kernel did not take, `enotty' for an fd that is not a tty.
+-spec termios(prim_inert:handle(), fd(), termios() | list()) -> ok | prim_inert:errno().
+termios(Handle, FD, Termios) ->
+    prim_inert:termios(Handle, FD, Termios).

@@ -8,7 +8,7 @@
 %% sit above `prim_inert'.
 -module(inert_fdlib).
 
--export([send/4, recv/3, take/2, close/1, spec/1]).
+-export([send/4, recv/3, take/2, close/1, spec/1, termios/1]).
 
 -export_type([fd/0, spec/0, full_spec/0, termios/0, error_reason/0]).
 
@@ -238,8 +238,10 @@ if_name(Name) when is_binary(Name), byte_size(Name) =< 15, Name =/= <<".">>, Nam
 if_name(_) ->
     error.
 
-%% The termios of a pty spec, a map or proplist; {ok, Map} when every key
-%% is known and every value in range.
+%% @doc The termios of a pty spec or of `inert_fd:termios/2', a map or
+%% proplist, as it goes to inertd: `{ok, Map}' when every key is known
+%% and every value in range, else `error'.
+-spec termios(term()) -> {ok, termios()} | error.
 termios(Termios) when is_list(Termios) ->
     try maps:from_list(proplists:unfold(Termios)) of
         Map -> termios(Map)

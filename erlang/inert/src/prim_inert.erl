@@ -28,7 +28,7 @@
 -export([start/0, stop/1]).
 -export([fdset/2, fdset/3, fdclr/2, fdclr/3, poll/2, poll/3, poll/4,
          controlling_process/2, info/1]).
--export([dup/2, open/2]).
+-export([dup/2, open/2, termios/3]).
 
 -ifdef(TEST).
 -export([options/2, valid_fd/1]).
@@ -245,6 +245,17 @@ open(Handle, Spec) ->
         {ok, Full} -> handover(request(Handle, none, fun(Ref) -> inert_req:open(self(), Ref, Full) end,
                                        infinity, fun no_daemon/0));
         error -> {error, einval}
+    end.
+
+%% @doc Have inertd set the line of the tty `FD' (see
+%% `inert_fd:termios/3'); `FD' stays the caller's.
+-spec termios(handle(), fd(), inert_fdlib:termios() | list()) -> ok | errno().
+termios(Handle, FD, Termios) ->
+    case {valid_fd(FD), inert_fdlib:termios(Termios)} of
+        {false, _} -> {error, ebadf};
+        {true, error} -> {error, einval};
+        {true, {ok, Full}} -> request(Handle, FD, fun(Ref) -> inert_req:termios(self(), Ref, FD, Full) end,
+                                      infinity, fun no_daemon/0)
     end.
 
 %%--------------------------------------------------------------------

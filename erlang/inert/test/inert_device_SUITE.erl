@@ -1,6 +1,7 @@
 %% Devices inertd opens and hands over (inert_fd:open/1,2 with type pty,
 %% tun or tap), end to end through the real inertd: a pty pair whose two
-%% sides carry bytes both ways with the line settings asked for, and a
+%% sides carry bytes both ways with the line settings asked for, the line
+%% settings of a tty the VM holds (inert_fd:termios/2), and a
 %% TUN interface in a network namespace the case makes itself (a peer VM
 %% started under `unshare -n'), carrying a datagram each way. Traffic
 %% never leaves that namespace. The VM reads and writes the fds with
@@ -20,6 +21,7 @@
     pty_pair_carries_bytes_both_ways_with_the_line_settings_asked/1,
     pty_settings_it_cannot_take_are_einval_and_leave_nothing_open/1,
     pty_of_a_dead_caller_is_closed_both_sides/1,
+    termios_sets_the_line_of_a_tty_the_vm_holds/1,
     tun_in_a_namespace_carries_a_datagram_each_way/1,
     tun_without_net_admin_is_eperm_and_inertd_serves/1
 ]).
@@ -34,6 +36,7 @@ all() ->
         pty_pair_carries_bytes_both_ways_with_the_line_settings_asked,
         pty_settings_it_cannot_take_are_einval_and_leave_nothing_open,
         pty_of_a_dead_caller_is_closed_both_sides,
+        termios_sets_the_line_of_a_tty_the_vm_holds,
         tun_in_a_namespace_carries_a_datagram_each_way,
         tun_without_net_admin_is_eperm_and_inertd_serves
     ].
@@ -122,6 +125,33 @@ pty_of_a_dead_caller_is_closed_both_sides(Config) ->
     Before = ?config(pty_fds, Config),
     ok = await(vm_pty_fds_closed, fun() -> pty_fds() =:= Before end, 5000),
     receive {Caller, _} -> ct:fail(dead_caller_answered) after 0 -> ok end.
+
+%% inert_fd:termios/2 on a tty the VM holds (the peer of a pty opened
+%% with the kernel's settings): stty(1) reads back what was set; a
+%% setting the kernel does not take is einval, a socket enotty, a closed
+%% fd ebadf; the fd stays open and the caller's.
+termios_sets_the_line_of_a_tty_the_vm_holds(_Config) ->
+    {ok, Ctl, #{peer := Peer, path := Path}} = inert_fd:open(#{type => pty}),
+    Before = string:lexemes(os:cmd("stty -a -F " ++ binary_to_list(Path)), " ;\n"),
+    [?assert(lists:member(Flag, Before), {Flag, Before}) || Flag <- ["icanon", "echo", "-ixoff"]],
+    ok = inert_fd:termios(Peer, [raw, {speed, 9600}, {flow, software}, {stop_bits, 2}]),
+    After = string:lexemes(os:cmd("stty -a -F " ++ binary_to_list(Path)), " ;\n"),
+    [?assert(lists:member(Flag, After), {Flag, After})
+     || Flag <- ["9600", "ixon", "ixoff", "cstopb", "-crtscts", "-icanon", "-echo", "-opost"]],
+    ?assertEqual({error, einval}, inert_fd:termios(Peer, #{parity => odd})),
+    ?assertEqual({error, einval}, inert_fd:termios(Peer, #{speed => 12345})),
+    ?assertEqual({error, einval}, inert_fd:termios(Peer, #{echo => true})),
+    {ok, U} = gen_udp:open(0, [{ip, loopback}]),
+    {ok, UFD} = inet:getfd(U),
+    ?assertEqual({error, enotty}, inert_fd:termios(UFD, #{speed => 9600})),
+    ok = gen_udp:close(U),
+    ok = close_ports_and_fds([], [Ctl, Peer]),
+    ?assertEqual({error, ebadf}, inert_fd:termios(closed_fd(), #{speed => 9600})).
+
+%% An fd number that is not open.
+closed_fd() ->
+    {ok, Names} = file:list_dir("/proc/self/fd"),
+    lists:max([list_to_integer(N) || N <- Names]) + 100.
 
 waiting_for_answer(Pid) ->
     case process_info(Pid, [current_function, status]) of
