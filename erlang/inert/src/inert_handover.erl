@@ -10,7 +10,7 @@
 %% that is not handed over is closed here.
 -module(inert_handover).
 
--export([read/1, decode/1, offer/3, offer/4, taken/1, fds/1]).
+-export([read/1, decode/1, offer/3, offer/4, taken/1, fds/1, info_keys/0]).
 
 -export_type([handover/0, offer/0, info/0]).
 
@@ -28,6 +28,13 @@
 %% What the caller receives as its answer: {fd, Service, Token, FD}, or
 %% {fd, Service, Token, FD, Info} for a device.
 -type offer() :: {fd, pid(), reference(), fd()} | {fd, pid(), reference(), fd(), info()}.
+
+%% @doc The keys of a handover's `Info'. Listing them here puts them in
+%% the atom table when this module loads, so that handovers decode with
+%% binary_to_term(_, [safe]).
+-spec info_keys() -> [name | path | peer, ...].
+info_keys() ->
+    [name, path, peer].
 
 %% @doc Read one message of the side channel `Sock', without waiting:
 %% `select' when none is there (a select message follows), `eof' when
