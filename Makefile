@@ -66,7 +66,7 @@ test-repeat: deps
 # keeps a worker from answering at the deadline, with no input at fault.
 # 100000x is a few seconds per target here.
 FUZZTIME ?= 100000x
-FUZZ_TARGETS = FuzzParseRequest FuzzSkip FuzzDecoder FuzzFrameReader
+FUZZ_TARGETS = FuzzParseRequest FuzzSkip FuzzDecoder FuzzFrameReader FuzzOpenSpec
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  echo "go test -fuzz=$$t -fuzztime=$(FUZZTIME) ./protocol/"; \

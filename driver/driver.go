@@ -95,7 +95,7 @@ type Counters struct {
 	FDsClosed   uint64 // fds inertd closed (a delivered interest's at Reap)
 	Dropped     uint64 // requests that could not be answered (undecodable)
 	Frames      uint64 // frames written to the VM
-	FDsOpened   uint64 // sockets made by open requests
+	FDsOpened   uint64 // fds made by open requests (sockets, devices: two for a pty)
 	FDsSent     uint64 // fds handed to the VM (dup, open)
 	VMClosed    uint64 // interests dropped because the VM closed their fd (Recheck)
 }
@@ -198,6 +198,9 @@ func (d *Driver) Handle(req *protocol.Request, fds []int) {
 		return
 	case protocol.OpDup:
 		d.dup(req, fds)
+		return
+	case protocol.OpTermios:
+		d.termios(req, fds)
 		return
 	}
 	// The remaining requests take no fds: close any that came along.

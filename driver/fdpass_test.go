@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -12,18 +13,36 @@ import (
 
 // fakeSockets makes sockets as fresh fds of fakeFiles, or fails with err.
 type fakeSockets struct {
-	r     *rig
-	err   error
-	specs []protocol.OpenSpec
+	r       *rig
+	err     error
+	specs   []protocol.OpenSpec
+	termios []protocol.Termios
 }
 
-func (s *fakeSockets) Open(spec *protocol.OpenSpec) (int, error) {
+func (s *fakeSockets) Open(spec *protocol.OpenSpec) (Opened, error) {
 	s.specs = append(s.specs, *spec)
 	if s.err != nil {
-		return -1, s.err
+		return Opened{}, s.err
 	}
 	s.r.recvd++ // counted like a received fd by the leak check
-	return s.r.files.dup(uint64(1000 + len(s.specs))), nil
+	o := Opened{FDs: []int{s.r.files.dup(uint64(1000 + len(s.specs)))}}
+	switch {
+	case spec.Proto == protocol.ProtoPty:
+		s.r.recvd++
+		o.FDs = append(o.FDs, s.r.files.dup(uint64(2000+len(s.specs))))
+		o.Info = protocol.HandInfo{Path: "/dev/pts/9", Peer: true}
+	case spec.Proto.IsTun():
+		o.Info = protocol.HandInfo{Name: "tun9"}
+	}
+	return o, nil
+}
+
+func (s *fakeSockets) SetTermios(fd int, t *protocol.Termios) error {
+	if _, ok := s.r.files.id[fd]; !ok {
+		s.r.t.Errorf("SetTermios on fd %d, which is not open", fd)
+	}
+	s.termios = append(s.termios, *t)
+	return s.err
 }
 
 // fakeCourier records handovers and closes the fd as the daemon does once
@@ -34,15 +53,23 @@ type fakeCourier struct {
 	got  []string
 }
 
-func (c *fakeCourier) Hand(pid, ref []byte, fd int) {
-	if c.r.files.Close(fd) != nil {
-		c.r.t.Errorf("handed fd %d is not open", fd)
+func (c *fakeCourier) Hand(pid, ref []byte, fds []int, info *protocol.HandInfo) {
+	var files []string
+	for _, fd := range fds {
+		files = append(files, fmt.Sprint(c.r.files.id[fd].Ino))
+		if c.r.files.Close(fd) != nil {
+			c.r.t.Errorf("handed fd %d is not open", fd)
+		}
 	}
 	if c.fail != nil {
-		c.r.d.Undelivered(pid, ref, c.fail)
+		c.r.d.Undelivered(pid, ref, len(fds), c.fail)
 		return
 	}
-	c.got = append(c.got, fmt.Sprintf("fd %s %s file %d", pid, ref, c.r.files.id[fd].Ino))
+	got := fmt.Sprintf("fd %s %s file %s", pid, ref, strings.Join(files, " "))
+	if !info.Empty() {
+		got += fmt.Sprintf(" %+v", *info)
+	}
+	c.got = append(c.got, got)
 }
 
 func newPassRig(t *testing.T) (*rig, *fakeSockets, *fakeCourier) {
@@ -199,5 +226,60 @@ func TestCountersAccountForEveryFD(t *testing.T) {
 	if in, out := c.FDsReceived+c.FDsOpened, c.FDsClosed+c.FDsSent+uint64(r.d.Armed()); in != out {
 		t.Fatalf("received %d + opened %d != closed %d + sent %d + armed %d",
 			c.FDsReceived, c.FDsOpened, c.FDsClosed, c.FDsSent, r.d.Armed())
+	}
+}
+
+// A device open hands every fd it made with what the kernel named: a
+// pty's two fds (the controlling side first, then the peer) with the
+// peer's path, a TUN interface's fd with its name; an undelivered pty
+// counts both fds closed.
+func TestOpenOfADeviceHandsItsFDsAndNames(t *testing.T) {
+	r, _, c := newPassRig(t)
+	r.open("P1", "R1", &protocol.OpenSpec{Proto: protocol.ProtoPty}, 0)
+	r.open("P1", "R2", &protocol.OpenSpec{Proto: protocol.ProtoTun}, 0)
+	r.expect()
+	want := "[fd P1 R1 file 1001 2001 {Name: Path:/dev/pts/9 Peer:true} fd P1 R2 file 1002 {Name:tun9 Path: Peer:false}]"
+	if fmt.Sprint(c.got) != want {
+		t.Fatalf("handovers %v, want %s", c.got, want)
+	}
+	if cnt := r.d.Counters(); cnt.FDsOpened != 3 || cnt.FDsSent != 3 {
+		t.Fatalf("counters %+v: want 3 opened, 3 sent", cnt)
+	}
+	c.fail = syscall.ENOBUFS
+	r.open("P1", "R3", &protocol.OpenSpec{Proto: protocol.ProtoPty}, 0)
+	r.expect("error P1 R3 enobufs")
+	if cnt := r.d.Counters(); cnt.FDsOpened != 5 || cnt.FDsSent != 3 || cnt.FDsClosed != 2 {
+		t.Fatalf("counters %+v: want 5 opened, 3 sent, 2 closed", cnt)
+	}
+}
+
+// A termios request applies its settings to the fd that came with it and
+// closes that copy, answering ok; a bad request or a refusal of the
+// kernel is an error, and the fd is closed all the same.
+func TestTermiosSetsTheLineOfTheFDItCameWithAndClosesIt(t *testing.T) {
+	tio := protocol.Termios{Set: protocol.TermSpeed, Speed: 9600}
+	termios := func(r *rig, ref string, vmfd int64, n int, ok bool) {
+		q := &protocol.Request{Op: protocol.OpTermios, Pid: []byte("P1"), Ref: []byte(ref), FD: vmfd, FDValid: true,
+			Termios: tio, TermiosOK: ok}
+		fds := make([]int, n)
+		for i := range fds {
+			fds[i] = r.files.dup(5)
+			r.recvd++
+		}
+		r.d.Handle(q, fds)
+	}
+	r, s, _ := newPassRig(t)
+	termios(r, "R1", 7, 1, true)
+	termios(r, "R2", 7, 2, true)
+	termios(r, "R3", 7, 1, false)
+	termios(r, "R4", -1, 1, true)
+	s.err = syscall.ENOTTY
+	termios(r, "R5", 7, 1, true)
+	r.expect("reply P1 R1", "error P1 R2 einval", "error P1 R3 einval", "error P1 R4 ebadf", "error P1 R5 enotty")
+	if len(s.termios) != 2 || s.termios[0] != tio {
+		t.Fatalf("SetTermios got %+v, want %+v twice (R1, R5)", s.termios, tio)
+	}
+	if cnt := r.d.Counters(); cnt.FDsClosed != 6 || cnt.FDsSent != 0 {
+		t.Fatalf("counters %+v: want every fd closed (6), none sent", cnt)
 	}
 }

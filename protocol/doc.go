@@ -27,8 +27,11 @@
 //   - FrameReader and AppendFrame (frame.go) split and write {packet,4}
 //     frames.
 //   - AppendHandover (request_encode.go) writes the {fd, Pid, Ref} message
-//     inertd sends with each fd it hands to the VM (dup and open); OpenSpec
-//     is the decoded Spec of an open request.
+//     inertd sends with each fd it hands to the VM (dup and open), and
+//     AppendHandoverInfo the {fd, Pid, Ref, Info} of a device open (a TUN
+//     interface's name, a pty's path); OpenSpec is the decoded Spec of an
+//     open request (spec_decode.go), Termios the line settings of a pty
+//     open or a termios request.
 //
 // # Passing fds between processes
 //

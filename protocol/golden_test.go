@@ -80,6 +80,7 @@ type reqWant struct {
 	modeOK                   bool
 	spec                     *OpenSpec // open: the valid spec, nil for einval
 	partial                  bool      // open: a spec without every key
+	termios                  *Termios  // termios: the valid settings, nil for einval
 	err                      error
 }
 
@@ -88,6 +89,9 @@ func (w reqWant) request(c components) Request {
 		Mode: w.mode, ModeOK: w.modeOK, Dead: c[w.dead], NewOwner: c[w.newOwner]}
 	if w.spec != nil {
 		r.Spec, r.SpecOK = *w.spec, true
+	}
+	if w.termios != nil {
+		r.Termios, r.TermiosOK = *w.termios, true
 	}
 	return r
 }
@@ -159,6 +163,20 @@ var goldenRequests = []reqWant{
 	{name: "open_spec_port_negative", op: OpOpen, pid: "pid", ref: "ref"},
 	{name: "open_spec_udp_backlog", op: OpOpen, pid: "pid", ref: "ref"},
 	{name: "open_spec_reuse_bad", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_tun", op: OpOpen, pid: "pid", ref: "ref", spec: &OpenSpec{Proto: ProtoTun,
+		Name: [IfNameMax]byte{'t', 'u', 'n', '0'}, NameLen: 4}},
+	{name: "open_tap_any_name", op: OpOpen, pid: "pid", ref: "ref", spec: &OpenSpec{Proto: ProtoTap, PI: true}},
+	{name: "open_pty", op: OpOpen, pid: "pid", ref: "ref", spec: &OpenSpec{Proto: ProtoPty, Termios: Termios{
+		Set:   TermSpeed | TermRaw | TermDataBits | TermParity | TermStopBits | TermFlow,
+		Speed: 115200, Raw: true, DataBits: 8, Parity: ParityNone, StopBits: 2, Flow: FlowHardware}}},
+	{name: "open_pty_no_termios", op: OpOpen, pid: "pid", ref: "ref", spec: &OpenSpec{Proto: ProtoPty}},
+	{name: "open_spec_tun_with_port", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "open_spec_pty_bad_parity", op: OpOpen, pid: "pid", ref: "ref"},
+	{name: "termios", op: OpTermios, pid: "pid", ref: "ref", fd: 7, fdValid: true, termios: &Termios{
+		Set: TermSpeed | TermFlow, Speed: 9600, Flow: FlowSoftware}},
+	{name: "termios_empty", op: OpTermios, pid: "pid", ref: "ref", fd: 8, fdValid: true, termios: &Termios{}},
+	{name: "termios_bad_speed", op: OpTermios, pid: "pid", ref: "ref", fd: 7, fdValid: true},
+	{name: "termios_not_map", op: OpTermios, pid: "pid", ref: "ref", fd: 7, fdValid: true},
 	// Decode errors: Op, Pid and Ref are still set when they were readable.
 	{name: "bad_fdset_arity4", op: OpFdset, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_fdset_arity7", op: OpFdset, pid: "pid", ref: "ref", err: ErrRequest},
@@ -177,6 +195,7 @@ var goldenRequests = []reqWant{
 	{name: "bad_hello_arity", op: OpHello, pid: "pid", err: ErrRequest},
 	{name: "bad_dup_arity5", op: OpDup, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_open_arity3", op: OpOpen, pid: "pid", ref: "ref", err: ErrRequest},
+	{name: "bad_termios_arity4", op: OpTermios, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_cp_newowner", op: OpControllingProcess, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_unknown_op", err: ErrRequest},
 	{name: "bad_op_binary", err: ErrRequest},
@@ -195,11 +214,11 @@ var legacyRequests = []reqWant{
 // wrote: it is valid, and an FD or mode it has is one (else AppendRequest
 // writes the atom undefined there).
 func (w reqWant) representable() bool {
-	hasFD := w.op == OpFdset || w.op == OpPoll || w.op == OpFdclr || w.op == OpCancel || w.op == OpDup
+	hasFD := w.op == OpFdset || w.op == OpPoll || w.op == OpFdclr || w.op == OpCancel || w.op == OpDup || w.op == OpTermios
 	hasMode := w.op == OpFdset || w.op == OpPoll || w.op == OpFdclr
 	hasSpec := w.op == OpOpen
 	return w.err == nil && (!hasFD || w.fdValid) && (!hasMode || w.modeOK) &&
-		(!hasSpec || w.spec != nil && !w.partial)
+		(!hasSpec || w.spec != nil && !w.partial) && (w.op != OpTermios || w.termios != nil)
 }
 
 func sameRequest(a, b *Request) bool {
@@ -208,7 +227,7 @@ func sameRequest(a, b *Request) bool {
 		bytes.Equal(a.Dead, b.Dead) && bytes.Equal(a.NewOwner, b.NewOwner) &&
 		(a.Dead == nil) == (b.Dead == nil) && (a.NewOwner == nil) == (b.NewOwner == nil) &&
 		(a.Pid == nil) == (b.Pid == nil) && (a.Ref == nil) == (b.Ref == nil) &&
-		a.Spec == b.Spec && a.SpecOK == b.SpecOK
+		a.Spec == b.Spec && a.SpecOK == b.SpecOK && a.Termios == b.Termios && a.TermiosOK == b.TermiosOK
 }
 
 func checkParse(t *testing.T, b []byte, w reqWant, c components) {

@@ -18,6 +18,7 @@ const (
 	OpAck
 	OpDup
 	OpOpen
+	OpTermios
 )
 
 // ops is the operation table: one row per request of PROTOCOL.md's
@@ -42,6 +43,7 @@ var ops = [...]struct {
 	OpAck:                {"ack", 2, 2},
 	OpDup:                {"dup", 4, 4},
 	OpOpen:               {"open", 4, 4},
+	OpTermios:            {"termios", 5, 5},
 }
 
 // String returns the request's atom, e.g. "fdset"; an Op outside the

@@ -270,6 +270,11 @@ func requestHolds(r *Request, field string, raw []byte) string {
 			return "not decoded as a valid spec"
 		}
 		return ""
+	case "Termios":
+		if !r.TermiosOK {
+			return "not decoded as valid line settings"
+		}
+		return ""
 	}
 	return "the test does not know which Request field holds it: add it to requestHolds"
 }

@@ -1,6 +1,9 @@
 package protocol
 
-import "net/netip"
+import (
+	"net/netip"
+	"strconv"
+)
 
 // Mode is a set of directions: ModeRead|ModeWrite is read_write.
 type Mode uint8
@@ -43,15 +46,46 @@ type Request struct {
 	Acked    int64  // ack: frames the VM has handled so far
 	Spec     OpenSpec
 	SpecOK   bool // open: the Spec term was a valid spec map (else einval)
+	// termios: the settings for FD; TermiosOK false (and Termios zero)
+	// when the term was not a valid termios map (einval)
+	Termios   Termios
+	TermiosOK bool
 }
 
-// Proto is the kind of socket an open request makes.
+// Proto is what an open request makes: a socket, a TUN or TAP interface,
+// or a pty pair.
 type Proto uint8
 
 const (
 	ProtoTCP Proto = iota + 1 // SOCK_STREAM, listening
 	ProtoUDP                  // SOCK_DGRAM
+	ProtoTun                  // a TUN interface (IP packets): /dev/net/tun, IFF_TUN
+	ProtoTap                  // a TAP interface (Ethernet frames): IFF_TAP
+	ProtoPty                  // a pty pair: /dev/ptmx and its peer
 )
+
+// IsSocket reports whether p makes a socket (tcp or udp).
+func (p Proto) IsSocket() bool { return p == ProtoTCP || p == ProtoUDP }
+
+// IsTun reports whether p makes a TUN or TAP interface.
+func (p Proto) IsTun() bool { return p == ProtoTun || p == ProtoTap }
+
+// String is the atom of the type key that names p.
+func (p Proto) String() string {
+	switch p {
+	case ProtoTCP:
+		return "tcp"
+	case ProtoUDP:
+		return "udp"
+	case ProtoTun:
+		return "tun"
+	case ProtoTap:
+		return "tap"
+	case ProtoPty:
+		return "pty"
+	}
+	return "Proto(" + strconv.Itoa(int(p)) + ")"
+}
 
 // Family is the address family of an open request.
 type Family uint8
@@ -64,8 +98,14 @@ const (
 // DefaultBacklog is the listen backlog of a tcp open without one.
 const DefaultBacklog = 128
 
+// IfNameMax is the longest interface name a tun or tap open takes
+// (IFNAMSIZ - 1).
+const IfNameMax = 15
+
 // OpenSpec is the Spec of an open request (PROTOCOL.md): the socket inertd
-// makes, binds and, for tcp, listens on before handing it to the VM.
+// makes, binds and, for tcp, listens on before handing it to the VM, or
+// the device it opens (tun, tap, pty). The fields of the other kinds are
+// zero. It is comparable, and decoding it allocates nothing.
 type OpenSpec struct {
 	Proto     Proto
 	Family    Family
@@ -74,4 +114,75 @@ type OpenSpec struct {
 	ReuseAddr bool
 	ReusePort bool
 	Backlog   int32 // tcp only
+
+	// tun and tap
+	Name    [IfNameMax]byte // the interface name asked for, Name[:NameLen]
+	NameLen uint8           // 0: the kernel picks (tunN, tapN)
+	PI      bool            // keep the 4-byte packet information header (no IFF_NO_PI)
+
+	// pty
+	Termios Termios // the line settings of the peer side
 }
+
+// IfName is the interface name a tun or tap open asks for; "" lets the
+// kernel pick one.
+func (s *OpenSpec) IfName() string { return string(s.Name[:s.NameLen]) }
+
+// Parity is the parity of a serial line.
+type Parity uint8
+
+const (
+	ParityNone Parity = iota + 1
+	ParityEven
+	ParityOdd
+)
+
+// Flow is the flow control of a serial line.
+type Flow uint8
+
+const (
+	FlowNone     Flow = iota + 1
+	FlowHardware      // RTS/CTS (CRTSCTS)
+	FlowSoftware      // XON/XOFF (IXON, IXOFF)
+)
+
+// TermiosField is one setting of Termios; Termios.Set says which apply.
+type TermiosField uint8
+
+const (
+	TermSpeed TermiosField = 1 << iota
+	TermRaw
+	TermDataBits
+	TermParity
+	TermStopBits
+	TermFlow
+)
+
+// Termios is the line settings of a pty open (the termios key) or of a
+// termios request. Only the
+// fields whose bit is in Set are applied; the others stay as the kernel
+// made them. Raw, when true, applies first (cfmakeraw), the others after.
+type Termios struct {
+	Set      TermiosField
+	Speed    uint32 // bits per second, one of the rates of termios(3)
+	Raw      bool
+	DataBits uint8 // 5..8 (CSIZE)
+	Parity   Parity
+	StopBits uint8 // 1 or 2 (CSTOPB)
+	Flow     Flow
+}
+
+// Has reports whether f is among the settings to apply.
+func (t *Termios) Has(f TermiosField) bool { return t.Set&f != 0 }
+
+// HandInfo is what a handover says besides its first fd (PROTOCOL.md,
+// "Handing fds to the VM"): nothing for dup and a socket open, the
+// interface's name for tun and tap, the peer's path and fd for a pty.
+type HandInfo struct {
+	Name string // tun, tap: the interface the kernel made
+	Path string // pty: the peer's path, /dev/pts/N
+	Peer bool   // pty: a second fd, the peer side, follows the first
+}
+
+// Empty reports whether h says nothing: the handover is {fd, Pid, Ref}.
+func (h *HandInfo) Empty() bool { return *h == HandInfo{} }

@@ -91,6 +91,16 @@ func ParseRequest(b []byte, r *Request) error {
 		if err = d.spec(r); err != nil {
 			return err
 		}
+	case OpTermios:
+		if err = d.fd(r); err != nil {
+			return err
+		}
+		if r.TermiosOK, err = d.termios(&r.Termios); err != nil {
+			return err
+		}
+		if !r.TermiosOK {
+			r.Termios = Termios{}
+		}
 	case OpControllingProcess:
 		if r.NewOwner, err = d.Pid(); err != nil {
 			return asRequestError(err)

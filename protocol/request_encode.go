@@ -32,6 +32,13 @@ func AppendRequest(dst []byte, r *Request) []byte {
 		dst = AppendRaw(dst, r.NewOwner)
 	case OpDup:
 		dst = appendFD(dst, r)
+	case OpTermios:
+		dst = appendFD(dst, r)
+		if r.TermiosOK {
+			dst = appendTermios(dst, &r.Termios)
+		} else {
+			dst = AppendAtom(dst, "undefined")
+		}
 	case OpOpen:
 		if r.SpecOK {
 			dst = appendSpec(dst, &r.Spec)
@@ -55,6 +62,16 @@ func AppendRequest(dst []byte, r *Request) []byte {
 // appendSpec writes s as a map with every key, in the order OTP writes a
 // small map with atom keys (term order: by name).
 func appendSpec(dst []byte, s *OpenSpec) []byte {
+	switch {
+	case s.Proto.IsTun():
+		dst = AppendAtom(AppendMapHeader(dst, 3), "name")
+		dst = AppendBinary(dst, s.Name[:s.NameLen])
+		dst = AppendAtom(AppendAtom(dst, "pi"), boolAtom(s.PI))
+		return AppendAtom(AppendAtom(dst, "type"), s.Proto.String())
+	case s.Proto == ProtoPty:
+		dst = appendTermios(AppendAtom(AppendMapHeader(dst, 2), "termios"), &s.Termios)
+		return AppendAtom(AppendAtom(dst, "type"), "pty")
+	}
 	n := 6
 	if s.Proto == ProtoTCP {
 		n++
@@ -86,11 +103,38 @@ func appendSpec(dst []byte, s *OpenSpec) []byte {
 	dst = AppendInt(AppendAtom(dst, "port"), int64(s.Port))
 	dst = AppendAtom(AppendAtom(dst, "reuseaddr"), boolAtom(s.ReuseAddr))
 	dst = AppendAtom(AppendAtom(dst, "reuseport"), boolAtom(s.ReusePort))
-	proto := "tcp"
-	if s.Proto == ProtoUDP {
-		proto = "udp"
+	return AppendAtom(AppendAtom(dst, "type"), s.Proto.String())
+}
+
+// appendTermios writes the settings of t that are set, as a map in term
+// order (data_bits, flow, parity, raw, speed, stop_bits).
+func appendTermios(dst []byte, t *Termios) []byte {
+	n := 0
+	for f := TermSpeed; f <= TermFlow; f <<= 1 {
+		if t.Has(f) {
+			n++
+		}
 	}
-	return AppendAtom(AppendAtom(dst, "type"), proto)
+	dst = AppendMapHeader(dst, n)
+	if t.Has(TermDataBits) {
+		dst = AppendInt(AppendAtom(dst, "data_bits"), int64(t.DataBits))
+	}
+	if t.Has(TermFlow) {
+		dst = AppendAtom(AppendAtom(dst, "flow"), [...]string{FlowNone: "none", FlowHardware: "hardware", FlowSoftware: "software"}[t.Flow])
+	}
+	if t.Has(TermParity) {
+		dst = AppendAtom(AppendAtom(dst, "parity"), [...]string{ParityNone: "none", ParityEven: "even", ParityOdd: "odd"}[t.Parity])
+	}
+	if t.Has(TermRaw) {
+		dst = AppendAtom(AppendAtom(dst, "raw"), boolAtom(t.Raw))
+	}
+	if t.Has(TermSpeed) {
+		dst = AppendInt(AppendAtom(dst, "speed"), int64(t.Speed))
+	}
+	if t.Has(TermStopBits) {
+		dst = AppendInt(AppendAtom(dst, "stop_bits"), int64(t.StopBits))
+	}
+	return dst
 }
 
 func boolAtom(b bool) string {
@@ -106,6 +150,35 @@ func boolAtom(b bool) string {
 func AppendHandover(dst, pid, ref []byte) []byte {
 	dst = AppendAtom(AppendTupleHeader(AppendVersion(dst), 3), "fd")
 	return AppendRaw(AppendRaw(dst, pid), ref)
+}
+
+// AppendHandoverInfo appends the side channel message that hands the fds
+// of a device open to the VM (PROTOCOL.md, "Handing fds to the VM"):
+// {fd, Pid, Ref, Info}, Info a map of what h says (name; path and peer).
+// An empty h is AppendHandover's {fd, Pid, Ref}.
+func AppendHandoverInfo(dst, pid, ref []byte, h *HandInfo) []byte {
+	if h.Empty() {
+		return AppendHandover(dst, pid, ref)
+	}
+	dst = AppendAtom(AppendTupleHeader(AppendVersion(dst), 4), "fd")
+	dst = AppendRaw(AppendRaw(dst, pid), ref)
+	n := 0
+	for _, on := range []bool{h.Name != "", h.Path != "", h.Peer} {
+		if on {
+			n++
+		}
+	}
+	dst = AppendMapHeader(dst, n)
+	if h.Name != "" {
+		dst = appendBinaryString(AppendAtom(dst, "name"), h.Name)
+	}
+	if h.Path != "" {
+		dst = appendBinaryString(AppendAtom(dst, "path"), h.Path)
+	}
+	if h.Peer {
+		dst = AppendAtom(AppendAtom(dst, "peer"), "true")
+	}
+	return dst
 }
 
 func appendFD(dst []byte, r *Request) []byte {

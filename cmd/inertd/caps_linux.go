@@ -10,12 +10,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// inertd needs no privileges. It may be given two capabilities, each
+// inertd needs no privileges. It may be given three capabilities, each
 // used for one call alone:
 //
 //   - CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=p on the binary,
 //     or ambient from its parent), so that `open` can bind a port below
 //     1024 for the VM;
+//   - CAP_NET_ADMIN (setcap cap_net_admin=p, or inertd of a VM running as
+//     root), so that `open` can make a TUN or TAP interface: the
+//     TUNSETIFF ioctl on /dev/net/tun;
 //   - CAP_SYS_PTRACE, which it has when the VM runs as root with it: the
 //     re-check of armed fds (recheck.go) compares the VM's fds with
 //     inertd's copies with kcmp(2), which the kernel refuses to a process
@@ -28,17 +31,18 @@ import (
 // threads before main). withCapability raises one kept capability on the
 // calling thread around a call and lowers it again.
 
-// bindServiceBit and ptraceBit are CAP_NET_BIND_SERVICE and
-// CAP_SYS_PTRACE in the first word of the sets.
+// bindServiceBit, netAdminBit and ptraceBit are CAP_NET_BIND_SERVICE,
+// CAP_NET_ADMIN and CAP_SYS_PTRACE in the first word of the sets.
 const (
 	bindServiceBit = 1 << unix.CAP_NET_BIND_SERVICE
+	netAdminBit    = 1 << unix.CAP_NET_ADMIN
 	ptraceBit      = 1 << unix.CAP_SYS_PTRACE
-	keptBits       = bindServiceBit | ptraceBit
+	keptBits       = bindServiceBit | netAdminBit | ptraceBit
 )
 
 // privileges are the capabilities inertd keeps, permitted and not
 // effective.
-type privileges struct{ bindService, ptrace bool }
+type privileges struct{ bindService, netAdmin, ptrace bool }
 
 // dropPrivileges reports what stays permitted. A binary built with cgo
 // (go test -race) cannot change every thread: it drops on the calling
@@ -51,7 +55,8 @@ func dropPrivileges() (kept privileges, warn string, err error) {
 	}
 	var keep [2]unix.CapUserData
 	keep[0].Permitted = data[0].Permitted & keptBits
-	kept = privileges{bindService: keep[0].Permitted&bindServiceBit != 0, ptrace: keep[0].Permitted&ptraceBit != 0}
+	kept = privileges{bindService: keep[0].Permitted&bindServiceBit != 0,
+		netAdmin: keep[0].Permitted&netAdminBit != 0, ptrace: keep[0].Permitted&ptraceBit != 0}
 	if data == keep {
 		return kept, "", nil // nothing to drop: the usual, unprivileged case
 	}
@@ -79,6 +84,10 @@ func dropPrivileges() (kept privileges, warn string, err error) {
 // withBindService runs fn with CAP_NET_BIND_SERVICE effective on the
 // calling thread, then empties the effective set again.
 func withBindService(fn func() error) error { return withCapability(bindServiceBit, fn) }
+
+// withNetAdmin runs fn with CAP_NET_ADMIN effective on the calling
+// thread, then empties the effective set again.
+func withNetAdmin(fn func() error) error { return withCapability(netAdminBit, fn) }
 
 // withPtrace runs fn with CAP_SYS_PTRACE effective on the calling thread,
 // then empties the effective set again.

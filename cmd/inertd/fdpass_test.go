@@ -32,6 +32,21 @@ func openReq(ref uint32, spec protocol.OpenSpec) *protocol.Request {
 // {fd, Pid, Ref} for ref, with exactly one fd, which it returns.
 func (d *child) handover(ref uint32) int {
 	d.t.Helper()
+	msg, fds := d.recvHandover()
+	if len(fds) != 1 {
+		d.t.Fatalf("handover with %d fds, want 1", len(fds))
+	}
+	if want := protocol.AppendHandover(nil, testPid(1), testRef(ref)); !bytes.Equal(msg, want) {
+		term, _, _ := etf.Decode(msg[1:], nil, etf.DecodeOptions{FlagBigPidRef: true})
+		d.t.Fatalf("handover %v, want {fd, Pid, Ref %d}", term, ref)
+	}
+	return fds[0]
+}
+
+// recvHandover reads one message from the side channel within 10 s and
+// returns its payload and fds (closed when the test ends).
+func (d *child) recvHandover() (msg []byte, fds []int) {
+	d.t.Helper()
 	pfd := []unix.PollFd{{Fd: int32(d.side), Events: unix.POLLIN}}
 	if n, err := unix.Poll(pfd, 10000); n != 1 || err != nil {
 		d.t.Fatalf("no handover on the side channel within 10 s (%v)", err)
@@ -42,7 +57,6 @@ func (d *child) handover(ref uint32) int {
 	if err != nil || flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
 		d.t.Fatalf("recvmsg: %v, flags %#x", err, flags)
 	}
-	var fds []int
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil {
 		d.t.Fatal(err)
@@ -54,15 +68,12 @@ func (d *child) handover(ref uint32) int {
 		}
 		fds = append(fds, got...)
 	}
-	if len(fds) != 1 {
-		d.t.Fatalf("handover with %d fds, want 1", len(fds))
-	}
-	d.t.Cleanup(func() { unix.Close(fds[0]) })
-	if want := protocol.AppendHandover(nil, testPid(1), testRef(ref)); !bytes.Equal(buf[:n], want) {
-		term, _, _ := etf.Decode(buf[1:n], nil, etf.DecodeOptions{FlagBigPidRef: true})
-		d.t.Fatalf("handover %v, want {fd, Pid, Ref %d}", term, ref)
-	}
-	return fds[0]
+	d.t.Cleanup(func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	})
+	return buf[:n], fds
 }
 
 // noHandover checks that nothing waits on the side channel.

@@ -20,19 +20,26 @@ import (
 // the side channel (no fd left for the watch) tries again.
 const handoverRetry = 10
 
-// handover is one fd on its way to the VM.
+// handover is one message on its way to the VM: one fd, or two for a
+// pty.
 type handover struct {
-	msg    []byte // term_to_binary({fd, Pid, Ref})
-	pidLen int    // Pid is msg[handoverHead:][:pidLen], Ref the rest
-	fd     [1]int
+	msg            []byte // term_to_binary({fd, Pid, Ref}) or {fd, Pid, Ref, Info}
+	pidLen, refLen int    // Pid is msg[handoverHead:][:pidLen], Ref follows
+	fds            [2]int
+	nfds           int
 }
 
 // handoverHead is the length of the version byte, tuple header and atom
-// fd that start every handover message.
+// fd that start every handover message (a tuple of 3 or 4: the same).
 var handoverHead = len(protocol.AppendHandover(nil, nil, nil))
 
 func (h *handover) pid() []byte { return h.msg[handoverHead : handoverHead+h.pidLen] }
-func (h *handover) ref() []byte { return h.msg[handoverHead+h.pidLen:] }
+func (h *handover) ref() []byte {
+	return h.msg[handoverHead+h.pidLen : handoverHead+h.pidLen+h.refLen]
+}
+
+// fdList is the fds the message carries.
+func (h *handover) fdList() []int { return h.fds[:h.nfds] }
 
 // handovers is the queue, and the write watch on the side channel while
 // the queue waits: a duplicate of its fd registered for one-shot write
@@ -45,13 +52,19 @@ type handovers struct {
 	noWatch bool // the duplicate could not be made: retry on a timer
 }
 
-// Hand queues fd for the VM; see driver.Courier.
-func (d *daemon) Hand(pid, ref []byte, fd int) {
-	d.handq.q = append(d.handq.q, handover{
-		msg:    protocol.AppendHandover(nil, pid, ref),
+// Hand queues fds for the VM; see driver.Courier. The driver hands one
+// fd, or two (a pty).
+func (d *daemon) Hand(pid, ref []byte, fds []int, info *protocol.HandInfo) {
+	h := handover{
+		msg:    protocol.AppendHandoverInfo(nil, pid, ref, info),
 		pidLen: len(pid),
-		fd:     [1]int{fd},
-	})
+		refLen: len(ref),
+	}
+	h.nfds = copy(h.fds[:], fds)
+	for _, fd := range fds[h.nfds:] {
+		unix.Close(fd) // not reached: the driver hands one fd or two
+	}
+	d.handq.q = append(d.handq.q, h)
 }
 
 // sendHandovers sends what the queue holds, in order, until the side
@@ -62,18 +75,20 @@ func (d *daemon) sendHandovers() {
 		h := &hq.q[0]
 		var err error = unix.ENOTCONN
 		if d.conn != nil {
-			err = d.conn.Send(h.msg, h.fd[:])
+			err = d.conn.Send(h.msg, h.fdList())
 		}
 		if errors.Is(err, unix.EAGAIN) {
 			d.awaitWritable()
 			return
 		}
-		if cerr := unix.Close(h.fd[0]); cerr != nil {
-			d.log.Warningf("close handed fd %d: %v", h.fd[0], cerr)
+		for _, fd := range h.fdList() {
+			if cerr := unix.Close(fd); cerr != nil {
+				d.log.Warningf("close handed fd %d: %v", fd, cerr)
+			}
 		}
 		if err != nil {
-			d.log.Warningf("handover of fd %d: %v", h.fd[0], err)
-			d.drv.Undelivered(h.pid(), h.ref(), err)
+			d.log.Warningf("handover of fds %v: %v", h.fdList(), err)
+			d.drv.Undelivered(h.pid(), h.ref(), h.nfds, err)
 		}
 		hq.q[0] = handover{}
 		hq.q = hq.q[1:]
@@ -142,8 +157,10 @@ func (hq *handovers) polling() bool { return len(hq.q) > 0 && hq.noWatch }
 
 // closeAll closes every fd still queued and the watch: inertd is exiting.
 func (hq *handovers) closeAll() {
-	for _, h := range hq.q {
-		unix.Close(h.fd[0])
+	for i := range hq.q {
+		for _, fd := range hq.q[i].fdList() {
+			unix.Close(fd)
+		}
 	}
 	hq.q = nil
 	if hq.watch != 0 {

@@ -45,14 +45,27 @@ func fdsExhausted() bool {
 	return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)
 }
 
-// osSockets is driver.Sockets on the real kernel: the open request is
-// socket, setsockopt, bind and, for tcp, listen. The socket is blocking
-// and close-on-exec in inertd; the VM gets its own fd for it when it is
+// osSockets is driver.Sockets on the real kernel: the open request of a
+// socket is socket, setsockopt, bind and, for tcp, listen; a device is
+// openDevice's (kernel_device_*.go). The socket is blocking and
+// close-on-exec in inertd; the VM gets its own fd for it when it is
 // handed over. Errors carry the errno of the failing call, which the
 // driver turns into the atom the caller sees (eaddrinuse, eacces, ...).
 type osSockets struct{}
 
-func (osSockets) Open(s *protocol.OpenSpec) (int, error) {
+func (osSockets) Open(s *protocol.OpenSpec) (driver.Opened, error) {
+	if !s.Proto.IsSocket() {
+		return openDevice(s)
+	}
+	fd, err := openSocket(s)
+	if err != nil {
+		return driver.Opened{}, err
+	}
+	return driver.Opened{FDs: []int{fd}}, nil
+}
+
+// openSocket makes the socket of s.
+func openSocket(s *protocol.OpenSpec) (int, error) {
 	domain, sa := unix.AF_INET, unix.Sockaddr(&unix.SockaddrInet4{Port: int(s.Port)})
 	if s.Family == protocol.FamilyInet6 {
 		domain = unix.AF_INET6

@@ -253,6 +253,9 @@ func (d *daemon) lowerPrivileges() (privileges, error) {
 	if kept.ptrace {
 		d.log.Debugf("keeping CAP_SYS_PTRACE (permitted, not effective) for the re-check of armed fds")
 	}
+	if kept.netAdmin {
+		d.log.Debugf("keeping CAP_NET_ADMIN (permitted, not effective) for the open of a TUN or TAP interface")
+	}
 	return kept, nil
 }
 

@@ -62,13 +62,14 @@ func capSets(t *testing.T, pid int) (eff, prm []uint64) {
 	return eff, prm
 }
 
-// inertd keeps two capabilities when it is given them, permitted and
+// inertd keeps three capabilities when it is given them, permitted and
 // never effective but around the one call each is for: binding a port
-// below 1024 for open, and comparing the VM's fds with its copies
+// below 1024 for open, making a TUN or TAP interface for open
+// (device_linux_test.go), and comparing the VM's fds with its copies
 // (kcmp, refused to a process without CAP_SYS_PTRACE whose permitted set
 // is smaller than the VM's). Its threads show them permitted, not
 // effective, before and after a re-check pass has used one.
-func TestInertdKeepsNoPrivilegeButBindServiceAndPtrace(t *testing.T) {
+func TestInertdKeepsNoPrivilegeButBindServiceNetAdminAndPtrace(t *testing.T) {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var mine [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &mine[0]); err != nil {
@@ -76,7 +77,7 @@ func TestInertdKeepsNoPrivilegeButBindServiceAndPtrace(t *testing.T) {
 	}
 	wantPrm := uint64(mine[0].Permitted & keptBits)
 	if wantPrm == 0 {
-		t.Log("the test runs without CAP_NET_BIND_SERVICE and CAP_SYS_PTRACE: inertd must end with no capability at all")
+		t.Log("the test runs without CAP_NET_BIND_SERVICE, CAP_NET_ADMIN and CAP_SYS_PTRACE: inertd must end with no capability at all")
 	}
 	d := startExe(t, buildInertd(t), os.Getpid(), "-recheck", "10ms")
 	d.connect()

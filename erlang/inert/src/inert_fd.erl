@@ -7,8 +7,9 @@
 %% `protocol.RecvFDs'.
 %%
 %% With inertd: `dup/1,2' duplicates an fd through an `SCM_RIGHTS' round
-%% trip, and `open/1,2' has inertd make a TCP or UDP socket and hand it
-%% over (inertd may bind ports the VM cannot).
+%% trip, and `open/1,2' has inertd make a TCP or UDP socket, a TUN or TAP
+%% interface or a pty pair and hand it over (inertd may bind ports and
+%% make interfaces the VM cannot).
 %%
 %% An fd obtained here is a bare integer: no process or port of the VM owns
 %% it, and it stays open until `close/1' closes it. Hand it to whatever
@@ -21,9 +22,9 @@
 %% inert_fdlib's, the requests to inertd prim_inert's.
 
 -export([send/3, send/4, recv/2, recv/3, take/2, dup/1, dup/2, open/1, open/2,
-         close/1, spec/1]).
+         termios/2, termios/3, close/1, spec/1]).
 
--export_type([fd/0, spec/0, full_spec/0, error_reason/0]).
+-export_type([fd/0, spec/0, full_spec/0, termios/0, info/0, error_reason/0]).
 
 -type fd() :: inert_fdlib:fd().
 %% A file descriptor number: a non-negative integer.
@@ -33,10 +34,19 @@
 %% `inet:ip_address()', a string, `any' or `loopback'), `port'
 %% (`inet:port_number()'), `reuseaddr' and `reuseport' (booleans) and
 %% `backlog' (a non-negative integer). Every key may be left out:
-%% `open/2' says the defaults.
+%% `open/2' says the defaults. Or a device (Linux):
+%% `#{type => tun | tap, name => Name, pi => boolean()}' or
+%% `#{type => pty, termios => termios()}'.
 -type full_spec() :: inert_fdlib:full_spec().
 %% A `spec()' with every key filled in (`backlog' for tcp only), as
 %% `spec/1' returns it and as it goes to inertd.
+-type termios() :: inert_fdlib:termios().
+%% The line settings of a tty: `speed' (a termios(3) rate), `raw',
+%% `data_bits', `parity', `stop_bits', `flow'; a key left out stays as
+%% the kernel made it.
+-type info() :: inert_handover:info().
+%% What `open/1,2' says of a device: `name' (tun, tap), `path' and `peer'
+%% (pty).
 -type error_reason() :: inert_fdlib:error_reason().
 %% Why `send', `recv' or `take' failed: `too_many_fds', `truncated' or
 %% `unexpected_control' (see `recv/3'), `einval' for a bad argument, or
@@ -123,9 +133,9 @@ dup(FD) ->
 dup(Handle, FD) ->
     prim_inert:dup(Handle, FD).
 
-%% @doc Have the shared service open a socket.
+%% @doc Have the shared service open a socket or a device.
 %% @equiv prim_inert:open(inert, Spec)
--spec open(spec()) -> {ok, fd()} | prim_inert:errno().
+-spec open(spec()) -> {ok, fd()} | {ok, fd(), info()} | prim_inert:errno().
 open(Spec) ->
     prim_inert:open(inert, Spec).
 
@@ -138,6 +148,52 @@ open(Spec) ->
 %% `backlog' (`128', tcp only). Errors are the errno of the call that
 %% failed in inertd (`eaddrinuse', `eacces', ...) or `einval' for a bad
 %% spec.
--spec open(prim_inert:handle(), spec()) -> {ok, fd()} | prim_inert:errno().
+%%
+%% Devices (Linux) answer `{ok, FD, Info}':
+%%
+%% `#{type => tun | tap, name => Name, pi => boolean()}' makes a TUN (IP
+%% packets) or TAP (Ethernet frames) interface on `/dev/net/tun' and
+%% hands its fd; `Info' is `#{name => Name}', the interface the kernel
+%% made (`name' a binary or string of at most 15 bytes, which may hold a
+%% `%d' for the kernel to fill in; left out or `<<>>': the kernel picks
+%% `tunN' or `tapN'). `pi' (`false') keeps the 4-byte packet information
+%% header before each packet (no `IFF_NO_PI'). The interface lives as
+%% long as an fd of it is open, and is made in inertd's network
+%% namespace, which is the VM's. It needs `CAP_NET_ADMIN' in inertd: a
+%% VM running as root has it, or `setcap cap_net_admin=p' on inertd;
+%% inertd keeps it permitted only and raises it for the one ioctl.
+%% Without it: `{error, eperm}'.
+%%
+%% `#{type => pty, termios => Termios}' makes a pty pair: `FD' is the
+%% controlling side (`/dev/ptmx'), and `Info' is
+%% `#{peer => PeerFD, path => Path}', the other side, open, and its path
+%% (`/dev/pts/N', for a program that opens it by name). The caller owns
+%% both fds. `Termios' (a map or proplist, every key optional: left out,
+%% the kernel's setting stays) sets the peer's line: `speed' (bits per
+%% second, one of termios(3)'s rates, 50 to 4000000), `raw' (`true':
+%% cfmakeraw(3), applied first), `data_bits' (5..8), `parity'
+%% (`none | even | odd'), `stop_bits' (1 or 2), `flow'
+%% (`none | hardware | software': RTS/CTS or XON/XOFF). inertd reads the
+%% settings back: one the kernel did not take is `{error, einval}' (a
+%% Linux pty keeps 8 data bits and no parity whatever is asked).
+-spec open(prim_inert:handle(), spec()) ->
+    {ok, fd()} | {ok, fd(), info()} | prim_inert:errno().
 open(Handle, Spec) ->
     prim_inert:open(Handle, Spec).
+
+%% @doc Set the line of a tty through the shared service.
+%% @equiv termios(inert, FD, Termios)
+-spec termios(fd(), termios() | list()) -> ok | prim_inert:errno().
+termios(FD, Termios) ->
+    prim_inert:termios(inert, FD, Termios).
+
+%% @doc Have inertd set the line of the tty `FD' the caller holds (a
+%% serial line opened elsewhere, a pty side): `Termios' as for a pty in
+%% `open/2' (`speed', `raw', `data_bits', `parity', `stop_bits', `flow',
+%% each optional). inertd applies it to the open file, reads it back and
+%% closes its copy; `FD' stays open and the caller's, with the settings.
+%% `{error, ebadf}' for an fd not open, `einval' for a bad `Termios' or a
+%% setting the kernel did not take, `enotty' for an fd that is not a tty.
+-spec termios(prim_inert:handle(), fd(), termios() | list()) -> ok | prim_inert:errno().
+termios(Handle, FD, Termios) ->
+    prim_inert:termios(Handle, FD, Termios).

@@ -1,7 +1,7 @@
 %% @doc Fds without inertd, behind `inert_fd' (the public module, whose
 %% documentation says what each function promises): SCM_RIGHTS messages
 %% over any unix socket (send, recv, take), closing a bare fd, and the
-%% socket spec of `open' with its defaults filled in.
+%% spec of `open' (a socket or a device) with its defaults filled in.
 %%
 %% Owns no process and no state; calls no other module of the app, so
 %% the service (`inert_srv', `prim_inert') can use it and `inert_fd' can
@@ -10,23 +10,32 @@
 %% @private
 -module(inert_fdlib).
 
--export([send/4, recv/3, take/2, close/1, spec/1]).
+-export([send/4, recv/3, take/2, close/1, spec/1, termios/1]).
 
--export_type([fd/0, spec/0, full_spec/0, error_reason/0]).
+-export_type([fd/0, spec/0, full_spec/0, termios/0, error_reason/0]).
 
 -type fd() :: non_neg_integer().
 -type spec() :: #{type => tcp | udp, family => inet | inet6,
                   addr => inet:ip_address() | any | loopback | string(),
                   port => inet:port_number(), reuseaddr => boolean(),
                   reuseport => boolean(), backlog => non_neg_integer()}
+              | #{type := tun | tap, name => binary() | string(), pi => boolean()}
+              | #{type := pty, termios => termios() | [{atom(), term()} | atom()]}
               | [{atom(), term()} | atom()].
 -type error_reason() :: atom() | {invalid, term()}.
 %% too_many_fds | truncated | unexpected_control, or what the socket
 %% module says: closed | timeout | inet:posix() | {invalid, What}
+-type termios() :: #{speed => 1..4000000, raw => boolean(), data_bits => 5..8,
+                     parity => none | even | odd, stop_bits => 1 | 2,
+                     flow => none | hardware | software}.
+%% The line settings of a pty's peer; a key left out stays as the kernel
+%% made it.
 -type full_spec() :: #{type := tcp | udp, family := inet | inet6,
                        addr := inet:ip_address(), port := inet:port_number(),
                        reuseaddr := boolean(), reuseport := boolean(),
-                       backlog => non_neg_integer()}.
+                       backlog => non_neg_integer()}
+                   | #{type := tun | tap, name := binary(), pi := boolean()}
+                   | #{type := pty, termios := termios()}.
 %% A spec with every key, as it goes to inertd.
 
 %% Linux takes at most SCM_MAX_FD (253) fds in one message.
@@ -184,6 +193,20 @@ spec(Spec) when is_list(Spec) ->
     catch
         error:_ -> error
     end;
+spec(#{type := Type} = Spec) when Type =:= tun; Type =:= tap ->
+    Full = maps:merge(#{name => <<>>, pi => false}, Spec),
+    case maps:keys(Full) -- [name, pi, type] =:= [] andalso if_name(maps:get(name, Full)) of
+        false -> error;
+        error -> error;
+        Name when is_boolean(map_get(pi, Full)) -> {ok, Full#{name := Name}};
+        _ -> error
+    end;
+spec(#{type := pty} = Spec) ->
+    Full = maps:merge(#{termios => #{}}, Spec),
+    case maps:keys(Full) -- [termios, type] =:= [] andalso termios(maps:get(termios, Full)) of
+        {ok, Termios} -> {ok, Full#{termios := Termios}};
+        _ -> error
+    end;
 spec(Spec) when is_map(Spec) ->
     Family = maps:get(family, Spec, family_of(maps:get(addr, Spec, any))),
     Type = maps:get(type, Spec, tcp),
@@ -200,6 +223,48 @@ spec(Spec) when is_map(Spec) ->
     end;
 spec(_) ->
     error.
+
+%% An interface name as the kernel takes it (and inertd checks it): at
+%% most 15 bytes of printable ASCII but for space, / and :, not . or ..;
+%% the empty name lets the kernel pick (tunN, tapN).
+if_name(Name) when is_list(Name) ->
+    case io_lib:printable_latin1_list(Name) of
+        true -> if_name(list_to_binary(Name));
+        false -> error
+    end;
+if_name(Name) when is_binary(Name), byte_size(Name) =< 15, Name =/= <<".">>, Name =/= <<"..">> ->
+    case [C || <<C>> <= Name, C =< $\s orelse C > $~ orelse C =:= $/ orelse C =:= $:] of
+        [] -> Name;
+        _ -> error
+    end;
+if_name(_) ->
+    error.
+
+%% @doc The termios of a pty spec or of `inert_fd:termios/2', a map or
+%% proplist, as it goes to inertd: `{ok, Map}' when every key is known
+%% and every value in range, else `error'.
+-spec termios(term()) -> {ok, termios()} | error.
+termios(Termios) when is_list(Termios) ->
+    try maps:from_list(proplists:unfold(Termios)) of
+        Map -> termios(Map)
+    catch
+        error:_ -> error
+    end;
+termios(Termios) when is_map(Termios) ->
+    case lists:all(fun termios_setting/1, maps:to_list(Termios)) of
+        true -> {ok, Termios};
+        false -> error
+    end;
+termios(_) ->
+    error.
+
+termios_setting({speed, S}) -> is_integer(S) andalso S >= 1 andalso S =< 4000000;
+termios_setting({raw, R}) -> is_boolean(R);
+termios_setting({data_bits, B}) -> is_integer(B) andalso B >= 5 andalso B =< 8;
+termios_setting({parity, P}) -> lists:member(P, [none, even, odd]);
+termios_setting({stop_bits, B}) -> B =:= 1 orelse B =:= 2;
+termios_setting({flow, F}) -> lists:member(F, [none, hardware, software]);
+termios_setting(_) -> false.
 
 family_of(Addr) when tuple_size(Addr) =:= 8 -> inet6;
 family_of(Addr) when is_list(Addr) ->

@@ -11,7 +11,7 @@
 -module(inert_req).
 
 -export([hello/1, fdset/5, poll/5, fdclr/4, controlling_process/3, info/2, dup/3, open/3,
-         cancel/2, down/1, ack/1]).
+         cancel/2, down/1, ack/1, termios/4]).
 -export([encode/1, send/4, gone/1]).
 
 -export_type([request/0, send_error/0]).
@@ -31,7 +31,8 @@
       | {dup, pid(), reference(), fd()}
       | open_request()
       | {cancel, reference(), fd()}
-      | {down, pid()}.
+      | {down, pid()}
+      | {termios, pid(), reference(), fd(), inert_fdlib:termios()}.
 -type open_request() :: {open, pid(), reference(), inert_fdlib:full_spec()}.
 -type fd() :: non_neg_integer().
 -type mode() :: read | write | read_write.
@@ -73,6 +74,10 @@ dup(Pid, Ref, FD) -> {dup, Pid, Ref, FD}.
 %% @doc Open the socket `Spec' describes (see `inert_fd:spec/1').
 -spec open(pid(), reference(), inert_fdlib:full_spec()) -> open_request().
 open(Pid, Ref, Spec) -> {open, Pid, Ref, Spec}.
+
+%% @doc Set the line of the tty `FD' (sent with the request).
+-spec termios(pid(), reference(), fd(), inert_fdlib:termios()) -> request().
+termios(Pid, Ref, FD, Termios) -> {termios, Pid, Ref, FD, Termios}.
 
 %% @doc End the poll `Ref' of `FD' that timed out.
 -spec cancel(reference(), fd()) -> request().

@@ -93,7 +93,7 @@
     waiters = [] :: [{gen_server:from(), if_down()}],
     %% fds handed to callers that have not taken them yet, by the
     %% monitor reference that is also the token of the handover
-    handovers = #{} :: #{reference() => {pid(), non_neg_integer()}},
+    handovers = #{} :: #{reference() => {pid(), [non_neg_integer()]}},
     restarts_total = 0 :: non_neg_integer()
 }).
 
@@ -337,8 +337,8 @@ handle_info({'$socket', _OldSock, _SelectOrAbort, _Info}, St) ->
 handle_info({'DOWN', Token, process, _Pid, _}, #st{handovers = Handovers} = St)
   when is_map_key(Token, Handovers) ->
     %% A caller died before taking the fd it asked for.
-    {_, FD} = maps:get(Token, Handovers),
-    _ = inert_fdlib:close(FD),
+    {_, FDs} = maps:get(Token, Handovers),
+    _ = [inert_fdlib:close(FD) || FD <- FDs],
     {noreply, St#st{handovers = maps:remove(Token, Handovers)}};
 handle_info({'DOWN', _MRef, process, Pid, _}, #st{mons = Mons} = St) when is_map_key(Pid, Mons) ->
     %% A caller died: inertd clears (and closes) whatever it still holds,
@@ -372,8 +372,8 @@ terminate(_Reason, St) ->
     _ = persistent_term:erase({?MODULE, table, self()}),
     close_daemon(St),
     %% Handed fds whose callers are gone; a live caller may still take its.
-    _ = [inert_fdlib:close(FD) || {Pid, FD} <- maps:values(St#st.handovers),
-                               not is_process_alive(Pid)],
+    _ = [inert_fdlib:close(FD) || {Pid, FDs} <- maps:values(St#st.handovers),
+                               not is_process_alive(Pid), FD <- FDs],
     ok.
 
 %%--------------------------------------------------------------------
@@ -408,8 +408,10 @@ unknown_entry(Entry, St) ->
 %% Read every handover waiting, then wait for the next select message.
 read_side(#st{sock = Sock} = St) ->
     case inert_handover:read(Sock) of
-        {ok, {fd, Pid, Ref, FD}} ->
-            read_side(hand_over(Pid, Ref, FD, St));
+        {ok, {fd, _, _, _} = Handover} ->
+            read_side(hand_over(Handover, St));
+        {ok, {fd, _, _, _, _} = Handover} ->
+            read_side(hand_over(Handover, St));
         {ok, {error, Pid, Ref, Reason}} ->
             Pid ! {Ref, {error, Reason}},
             read_side(St);
@@ -428,12 +430,15 @@ read_side(#st{sock = Sock} = St) ->
             St
     end.
 
-%% The caller owns FD once it acknowledges the handover
-%% (inert_handover:taken/1); if it dies first (or is dead already) FD is
-%% closed.
-hand_over(Pid, Ref, FD, #st{handovers = Handovers} = St) ->
-    Token = inert_handover:offer(Pid, Ref, FD),
-    St#st{handovers = Handovers#{Token => {Pid, FD}}}.
+%% The caller owns the fds of a handover once it acknowledges it
+%% (inert_handover:taken/1); if it dies first (or is dead already) they
+%% are closed.
+hand_over(Handover, #st{handovers = Handovers} = St) ->
+    {Pid, Token} = case Handover of
+        {fd, P, Ref, FD} -> {P, inert_handover:offer(P, Ref, FD)};
+        {fd, P, Ref, FD, Info} -> {P, inert_handover:offer(P, Ref, FD, Info)}
+    end,
+    St#st{handovers = Handovers#{Token => {Pid, inert_handover:fds(Handover)}}}.
 
 %% Count a frame; tell inertd every ?ACK_EVERY frames.
 ack(#st{frames = N, port = Port} = St) when (N + 1) rem ?ACK_EVERY =:= 0 ->

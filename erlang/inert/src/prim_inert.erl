@@ -29,7 +29,7 @@
 -export([start/0, stop/1]).
 -export([fdset/2, fdset/3, fdclr/2, fdclr/3, poll/2, poll/3, poll/4,
          controlling_process/2, info/1]).
--export([dup/2, open/2]).
+-export([dup/2, open/2, termios/3]).
 
 -ifdef(TEST).
 -export([options/2, valid_fd/1]).
@@ -240,14 +240,26 @@ dup(Handle, FD) ->
                                  fun no_daemon/0))
     end.
 
-%% @doc Have inertd open the socket `Spec' describes (see
-%% `inert_fd:open/2') and hand it over; the caller owns it.
--spec open(handle(), inert_fdlib:spec()) -> {ok, fd()} | errno().
+%% @doc Have inertd open the socket or device `Spec' describes (see
+%% `inert_fd:open/2') and hand it over; the caller owns its fds.
+-spec open(handle(), inert_fdlib:spec()) ->
+    {ok, fd()} | {ok, fd(), inert_handover:info()} | errno().
 open(Handle, Spec) ->
     case inert_fdlib:spec(Spec) of
         {ok, Full} -> handover(request(Handle, none, fun(Ref) -> inert_req:open(self(), Ref, Full) end,
                                        infinity, fun no_daemon/0));
         error -> {error, einval}
+    end.
+
+%% @doc Have inertd set the line of the tty `FD' (see
+%% `inert_fd:termios/3'); `FD' stays the caller's.
+-spec termios(handle(), fd(), inert_fdlib:termios() | list()) -> ok | errno().
+termios(Handle, FD, Termios) ->
+    case {valid_fd(FD), inert_fdlib:termios(Termios)} of
+        {false, _} -> {error, ebadf};
+        {true, error} -> {error, einval};
+        {true, {ok, Full}} -> request(Handle, FD, fun(Ref) -> inert_req:termios(self(), Ref, FD, Full) end,
+                                      infinity, fun no_daemon/0)
     end.
 
 %%--------------------------------------------------------------------
@@ -260,6 +272,9 @@ open(Handle, Spec) ->
 handover({fd, _Srv, _Token, FD} = Offer) ->
     ok = inert_handover:taken(Offer),
     {ok, FD};
+handover({fd, _Srv, _Token, FD, Info} = Offer) ->
+    ok = inert_handover:taken(Offer),
+    {ok, FD, Info};
 handover(Reply) ->
     Reply.
 

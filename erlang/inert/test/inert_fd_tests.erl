@@ -35,6 +35,36 @@ bad_specs_are_rejected_test_() ->
               #{addr => [$1 | $2]}, #{addr => [[$1]]}, #{addr => [1 bsl 40]},
               #{family => inet6, addr => [$: | x]}]].
 
+device_specs_fill_their_own_keys_only_test_() ->
+    [?_assertEqual({ok, Full}, inert_fd:spec(S))
+     || {S, Full} <- [{#{type => tun}, #{type => tun, name => <<>>, pi => false}},
+                      {[{type, tap}, {name, "inert%d"}, pi], #{type => tap, name => <<"inert%d">>, pi => true}},
+                      {#{type => tun, name => <<"abcdefghijklmno">>},
+                       #{type => tun, name => <<"abcdefghijklmno">>, pi => false}},
+                      {#{type => pty}, #{type => pty, termios => #{}}},
+                      {#{type => pty, termios => [raw, {speed, 9600}]},
+                       #{type => pty, termios => #{raw => true, speed => 9600}}},
+                      {#{type => pty, termios => #{speed => 115200, raw => false, data_bits => 7,
+                                                   parity => odd, stop_bits => 2, flow => software}},
+                       #{type => pty, termios => #{speed => 115200, raw => false, data_bits => 7,
+                                                   parity => odd, stop_bits => 2, flow => software}}}]].
+
+bad_device_specs_are_rejected_test_() ->
+    [?_assertEqual(error, inert_fd:spec(S))
+     || S <- [#{type => tun, name => <<"abcdefghijklmnop">>}, #{type => tun, name => "a/b"},
+              #{type => tun, name => <<"a:b">>}, #{type => tun, name => <<"a b">>},
+              #{type => tun, name => <<".">>}, #{type => tun, name => ".."},
+              #{type => tun, name => tun0}, #{type => tun, name => [1 bsl 20]},
+              #{type => tun, pi => 1}, #{type => tun, port => 80}, #{type => tap, termios => #{}},
+              #{type => tcp, name => <<"x">>}, #{type => udp, pi => false},
+              #{type => pty, name => <<"x">>}, #{type => pty, backlog => 1},
+              #{type => pty, termios => x}, #{type => pty, termios => #{speed => 0}},
+              #{type => pty, termios => #{speed => 4000001}}, #{type => pty, termios => #{data_bits => 4}},
+              #{type => pty, termios => #{data_bits => 9}}, #{type => pty, termios => #{parity => mark}},
+              #{type => pty, termios => #{stop_bits => 3}}, #{type => pty, termios => #{flow => xon}},
+              #{type => pty, termios => #{raw => 1}}, #{type => pty, termios => #{echo => true}},
+              #{type => pty, termios => [{speed, 9600} | improper]}]].
+
 take_of_what_is_not_a_message_is_einval_test_() ->
     [?_assertEqual({error, einval}, inert_fd:take(M, 1))
      || M <- [foo, #{}, #{iov => x, flags => []}, #{iov => [], flags => x},
@@ -68,13 +98,41 @@ handover_with_truncated_control_data_is_emfile_test() ->
         ?assertEqual(Before - 1, vm_sockets())
     end).
 
+device_handover_with_its_fds_is_kept_test_() ->
+    [fun() ->
+         with_message(1, {fd, self(), ref, #{name => <<"tun3">>}}, [], fun(Msg, [FD], _Before) ->
+             ?assertEqual({ok, {fd, self(), ref, FD, #{name => <<"tun3">>}}}, inert_handover:decode(Msg)),
+             ok = inert_fd:close(FD)
+         end)
+     end,
+     fun() ->
+         with_message(2, {fd, self(), ref, #{path => <<"/dev/pts/4">>, peer => true}}, [],
+                      fun(Msg, [FD, Peer], Before) ->
+             ?assertEqual({ok, {fd, self(), ref, FD, #{path => <<"/dev/pts/4">>, peer => Peer}}},
+                          inert_handover:decode(Msg)),
+             ?assertEqual(Before, vm_sockets()),
+             [ok = inert_fd:close(F) || F <- [FD, Peer]]
+         end)
+     end].
+
+device_handover_with_other_than_its_fds_is_einval_and_closes_them_test_() ->
+    [fun() ->
+         with_message(N, Payload, [], fun(Msg, _FDs, Before) ->
+             ?assertEqual({ok, {error, self(), ref, einval}}, inert_handover:decode(Msg)),
+             ?assertEqual(Before - N, vm_sockets())
+         end)
+     end || {N, Payload} <- [{2, {fd, self(), ref, #{name => <<"tun3">>}}},
+                             {1, {fd, self(), ref, #{path => <<"/dev/pts/4">>, peer => true}}},
+                             {0, {fd, self(), ref, #{peer => true}}}]].
+
 other_payloads_close_every_fd_test_() ->
     [fun() ->
          with_message(2, Payload, [], fun(Msg, _FDs, Before) ->
              ?assertMatch({dropped, _}, inert_handover:decode(Msg)),
              ?assertEqual(Before - 2, vm_sockets())
          end)
-     end || Payload <- [{fd, not_a_pid, ref}, {something, else}, <<"not a term">>]].
+     end || Payload <- [{fd, not_a_pid, ref}, {something, else}, <<"not a term">>,
+                        {fd, self(), ref, not_a_map}]].
 
 %% Msg is a real message from recvmsg carrying N fds (duplicates of a UDP
 %% socket, received over a seqpacket pair), with Payload as its iov (a

@@ -40,6 +40,7 @@ samples() ->
      {info, inert_req:encode(inert_req:info(P, ref(6)))},
      {dup, inert_req:encode(inert_req:dup(P, ref(7), 13))},
      {open, inert_req:encode(inert_req:open(P, ref(8), Spec))},
+     {termios, inert_req:encode(inert_req:termios(P, ref(9), 14, #{speed => 115200, raw => true}))},
      {ack, inert_req:ack(5)}].
 
 -define(NODE, "inert@frames").
