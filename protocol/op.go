@@ -18,6 +18,10 @@ const (
 	OpAck
 	OpDup
 	OpOpen
+	OpIOOpen
+	OpIOCredit
+	OpIOSend
+	OpIOClose
 )
 
 // ops is the operation table: one row per request of PROTOCOL.md's
@@ -41,6 +45,10 @@ var ops = [...]struct {
 	OpAck:                {"ack", 2, 2},
 	OpDup:                {"dup", 4, 4},
 	OpOpen:               {"open", 4, 4},
+	OpIOOpen:             {"io_open", 7, 7},
+	OpIOCredit:           {"io_credit", 4, 4},
+	OpIOSend:             {"io_send", 4, 4},
+	OpIOClose:            {"io_close", 3, 3},
 }
 
 // String returns the request's atom, e.g. "fdset"; an Op outside the
