@@ -40,6 +40,9 @@ type Poller interface {
 // Access is how an fd was opened.
 type Access struct {
 	Read, Write bool // O_RDONLY: Read only; O_WRONLY: Write only; O_RDWR: both
+	// Socket: reads and writes pass MSG_DONTWAIT, so that they never
+	// block even if the VM clears O_NONBLOCK on the shared open file.
+	Socket bool
 	// Datagrams: a socket whose zero-length read is an empty message,
 	// not end of file (SOCK_DGRAM, SOCK_RAW).
 	Datagrams bool
@@ -49,10 +52,11 @@ type Access struct {
 type Kernel interface {
 	// Prepare makes fd non-blocking and says how it was opened.
 	Prepare(fd int) (Access, error)
-	// Read and Write are read(2) and write(2): EAGAIN and errors as
-	// they come, EINTR retried.
-	Read(fd int, p []byte) (int, error)
-	Write(fd int, p []byte) (int, error)
+	// Read and Write are read(2) and write(2) (for a socket recv(2)
+	// and send(2) with MSG_DONTWAIT): EAGAIN and errors as they come,
+	// EINTR retried.
+	Read(fd int, p []byte, acc Access) (int, error)
+	Write(fd int, p []byte, acc Access) (int, error)
 }
 
 // Out receives the entries of handles; *protocol.Batch implements it.
@@ -231,7 +235,7 @@ func (t *Table) Ready(ev pollset.Event) bool {
 func (t *Table) read(h *handle) bool {
 	failure, reads := "", 0
 	t.out.IOData(h.pid, h.ref, h.readSize, func(p []byte) (int, bool, bool) {
-		n, err := t.k.Read(h.fd, p)
+		n, err := t.k.Read(h.fd, p, h.acc)
 		switch {
 		case errors.Is(err, unix.EAGAIN):
 			return 0, false, false
@@ -261,7 +265,7 @@ func (t *Table) write(h *handle) bool {
 	var sent int64
 	for len(h.queue) > 0 {
 		b := h.queue[0][h.off:]
-		n, err := t.k.Write(h.fd, b)
+		n, err := t.k.Write(h.fd, b, h.acc)
 		if errors.Is(err, unix.EAGAIN) {
 			break
 		}

@@ -347,3 +347,34 @@ func TestPipeEndsKeepTheirDirection(t *testing.T) {
 		t.Fatalf("last entry %q, want closed wr epipe", last)
 	}
 }
+
+// A socket whose O_NONBLOCK the VM clears after open (OTP's socket
+// module can leave its fds blocking) never blocks inertd: reads and
+// writes pass MSG_DONTWAIT. Before they did, the read after the last
+// datagram blocked the table (this test hung).
+func TestBlockingSocketNeverBlocksTheTable(t *testing.T) {
+	r := newRig(t)
+	p := testfd.Socketpair(t, unix.SOCK_DGRAM, false)
+	testfd.CloseAtEnd(t, p[1])
+	r.open("h", p[0], protocol.IODatagram, 64, 1<<20)
+	if err := unix.SetNonblock(p[1], false); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetNonblock(p[0], false); err != nil { // the shared open file
+		t.Fatal(err)
+	}
+	r.tab.Credit([]byte("h"), 1<<20)
+	write(t, p[1], []byte("only one"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// The table is the event loop's: this goroutine is its only
+		// user until done.
+		r.until("the datagram", func() bool { return len(r.out.chunks) == 1 })
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the table blocked reading a socket with O_NONBLOCK cleared")
+	}
+}

@@ -33,24 +33,35 @@ func (OS) Prepare(fd int) (Access, error) {
 		acc.Read, acc.Write = true, true
 	}
 	if typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err == nil {
+		acc.Socket = true
 		acc.Datagrams = typ == unix.SOCK_DGRAM || typ == unix.SOCK_RAW
 	}
 	return acc, nil
 }
 
-// Read is read(2), EINTR retried.
-func (OS) Read(fd int, p []byte) (n int, err error) {
+// Read is read(2), or recv(2) with MSG_DONTWAIT for a socket; EINTR
+// retried.
+func (OS) Read(fd int, p []byte, acc Access) (n int, err error) {
 	err = retry.Retry(func() (err error) {
-		n, err = unix.Read(fd, p)
+		if acc.Socket {
+			n, _, err = unix.Recvfrom(fd, p, unix.MSG_DONTWAIT)
+		} else {
+			n, err = unix.Read(fd, p)
+		}
 		return err
 	})
 	return n, err
 }
 
-// Write is write(2), EINTR retried.
-func (OS) Write(fd int, p []byte) (n int, err error) {
+// Write is write(2), or send(2) with MSG_DONTWAIT (and no SIGPIPE
+// where the OS has MSG_NOSIGNAL) for a socket; EINTR retried.
+func (OS) Write(fd int, p []byte, acc Access) (n int, err error) {
 	err = retry.Retry(func() (err error) {
-		n, err = unix.Write(fd, p)
+		if acc.Socket {
+			n, err = unix.SendmsgN(fd, p, nil, nil, unix.MSG_DONTWAIT|msgNoSignal)
+		} else {
+			n, err = unix.Write(fd, p)
+		}
 		return err
 	})
 	return max(n, 0), err
