@@ -415,12 +415,15 @@ reason(Reason) -> Reason.
 credit(_Need, #st{ended = Ended} = St) when Ended =/= undefined ->
     St;
 credit(Need, #st{o = #{buffer := Buffer}, frame = F, outstanding = Out} = St) ->
+    %% Out mirrors inertd's credit exactly: below 0 after a read longer
+    %% than what was left (read_size larger than the buffer), which the
+    %% next grant makes up for.
     Want = max(Buffer, Need),
-    Room = Want - inert_io_frame:size(F) - max(Out, 0),
+    Room = Want - inert_io_frame:size(F) - Out,
     case Room > 0 andalso (Room >= Buffer div 2 orelse Out =< 0) of
         true ->
             case request(inert_req:io_credit(self(), St#st.ref, Room), St) of
-                ok -> St#st{outstanding = max(Out, 0) + Room};
+                ok -> St#st{outstanding = Out + Room};
                 retry -> St#st{retry = true}
             end;
         false ->

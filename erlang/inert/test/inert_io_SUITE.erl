@@ -21,6 +21,7 @@
     udp_each_datagram_is_one_message/1,
     seqpacket_datagrams_then_eof/1,
     passive_handle_makes_inertd_stop_reading/1,
+    buffer_smaller_than_a_read_still_flows/1,
     send_blocks_on_a_full_queue_and_times_out/1,
     eof_comes_after_every_byte_active_and_passive/1,
     owner_death_closes_the_handle/1,
@@ -43,6 +44,7 @@ all() ->
      udp_each_datagram_is_one_message,
      seqpacket_datagrams_then_eof,
      passive_handle_makes_inertd_stop_reading,
+     buffer_smaller_than_a_read_still_flows,
      send_blocks_on_a_full_queue_and_times_out,
      eof_comes_after_every_byte_active_and_passive,
      owner_death_closes_the_handle,
@@ -213,6 +215,24 @@ passive_handle_makes_inertd_stop_reading(_Config) ->
     receive {done, Producer} -> ok after 20000 -> ct:fail(producer_not_done) end,
     ok = inert_io:close(H),
     ok = gen_tcp:close(Peer).
+
+%% A buffer smaller than one read: inertd's credit goes below 0 after a
+%% read, and the handle's next grant makes up for it (before, the handle
+%% counted the overdraft as 0 and gave no more credit: the bytes after
+%% the first read never came).
+buffer_smaller_than_a_read_still_flows(_Config) ->
+    {H, Peer} = tcp_handle([{buffer, 100}, {read_size, 4096}]),
+    Bytes = crypto:strong_rand_bytes(100000),
+    Writer = spawn_link(fun() -> ok = gen_tcp:send(Peer, Bytes) end),
+    ?assertEqual(Bytes, recv_all(H, byte_size(Bytes), [])),
+    unlink(Writer),
+    ok = inert_io:close(H),
+    ok = gen_tcp:close(Peer).
+
+recv_all(_H, N, Acc) when N =< 0 -> iolist_to_binary(lists:reverse(Acc));
+recv_all(H, N, Acc) ->
+    {ok, B} = inert_io:recv(H, 0, 5000),
+    recv_all(H, N - byte_size(B), [B | Acc]).
 
 %% send/2 waits while inertd's send queue is full (the peer reads
 %% nothing), and gives {error, timeout} at send_timeout; inertd's queue
