@@ -26,7 +26,9 @@
 %% The fd passed to `open/2' stays the caller's: inertd works on its own
 %% duplicate, so the caller may (and usually should) close its fd once
 %% `open/2' returns. The handle sets `O_NONBLOCK' on the open file, which
-%% the caller's fd shares.
+%% the caller's fd shares; sockets are also read and written with
+%% `MSG_DONTWAIT', since `socket:close/1' clears that flag. For a pipe or
+%% a tty the flag must stay set.
 %%
 %% The handle needs the inert application (`inert:start()'): it uses the
 %% shared service. Its process is supervised by `inert_io_sup'.
