@@ -29,7 +29,8 @@
     controlling_process_moves_the_messages/1,
     bad_input_is_an_error_not_a_crash/1,
     named_pipe_both_ends/1,
-    flood_of_100_mb_into_a_passive_handle_stays_bounded/1
+    flood_of_100_mb_into_a_passive_handle_stays_bounded/1,
+    round_trip_and_flow_control_under_each_poller/1
 ]).
 
 suite() ->
@@ -52,6 +53,7 @@ all() ->
      controlling_process_moves_the_messages,
      bad_input_is_an_error_not_a_crash,
      named_pipe_both_ends,
+     round_trip_and_flow_control_under_each_poller,
      {group, slow}].
 
 groups() ->
@@ -76,6 +78,7 @@ init_per_testcase(_Case, Config) ->
 end_per_testcase(_Case, Config) ->
     ok = inert_test_lib:end_per_testcase(),
     ok = await_value(no_io_handles_in_inertd, fun io_handles/0, 0, 5000),
+    true = fd_sum_holds(),
     ok = await_value(no_handle_processes, fun() -> supervisor:which_children(inert_io_sup) end,
                      [], 5000),
     ok = file:del_dir_r(?config(sock_dir, Config)),
@@ -93,6 +96,7 @@ tcp_bytes_arrive_in_order_active_true(_Config) ->
     Bytes = crypto:strong_rand_bytes(1000000),
     Writer = spawn_link(fun() -> ok = gen_tcp:send(Peer, Bytes) end),
     ?assertEqual(Bytes, collect(H, byte_size(Bytes))),
+    true = fd_sum_holds(),
     ok = inert_io:send(H, [<<"and ">>, "back"]),
     ?assertEqual({ok, <<"and back">>}, gen_tcp:recv(Peer, 8, 5000)),
     unlink(Writer),
@@ -105,6 +109,7 @@ active_once_delivers_one_message_then_waits(_Config) ->
     ok = gen_tcp:send(Peer, <<"one">>),
     ?assertEqual(<<"one">>, next_data(H)),
     ok = gen_tcp:send(Peer, <<"two">>),
+    ok = await_held(H, 3),
     ok = inert_test_lib:refute_message({inert_io, H, '_'}),
     ok = inert_io:setopts(H, [{active, once}]),
     ?assertEqual(<<"two">>, next_data(H)),
@@ -119,6 +124,7 @@ active_n_sends_passive_when_it_runs_out(_Config) ->
     ?assertEqual(<<"a">>, next_data(H)),
     ?assertEqual(<<"b">>, next_data(H)),
     receive {inert_io_passive, H} -> ok after 5000 -> ct:fail(no_passive_message) end,
+    ok = await_held(H, 1),
     ok = inert_test_lib:refute_message({inert_io, H, '_'}),
     ?assertEqual({ok, <<"c">>}, inert_io:recv(H, 0, 5000)),
     ok = inert_io:setopts(H, [{active, 1}]),
@@ -394,6 +400,24 @@ named_pipe_both_ends(Config) ->
     Reader ! stop,
     receive {rd_closed, Reader} -> ok after 5000 -> ct:fail(fifo_reader_stuck) end.
 
+%% io_uring and epoll alike: bytes both ways, and a passive handle makes
+%% inertd stop reading (the peer's send times out), then all of it comes.
+round_trip_and_flow_control_under_each_poller(_Config) ->
+    inert_test_lib:under_each_poller([io_uring, epoll], fun(Poller) ->
+        {H, Peer} = tcp_handle([{buffer, 4096}]),
+        ok = inert_io:send(H, <<"ping">>),
+        ?assertEqual({ok, <<"ping">>}, gen_tcp:recv(Peer, 4, 5000)),
+        Self = self(),
+        Total = 32 * 1024 * 1024,
+        Producer = spawn_link(fun() -> produce(Peer, Total, Self) end),
+        receive {blocked, Producer, N} -> ct:pal("~p: blocked after ~b bytes", [Poller, N])
+        after 20000 -> ct:fail({producer_never_blocked, Poller}) end,
+        ok = drain(H, Total, 0),
+        receive {done, Producer} -> ok after 20000 -> ct:fail(producer_not_done) end,
+        ok = inert_io:close(H),
+        ok = gen_tcp:close(Peer)
+    end).
+
 %% A producer writes 100 MB into a TCP socket whose handle is passive:
 %% inertd's resident memory and the handle process's memory stay
 %% bounded while the producer is blocked and while the owner drains it
@@ -424,6 +448,24 @@ flood_of_100_mb_into_a_passive_handle_stays_bounded(_Config) ->
 %%--------------------------------------------------------------------
 %% Helpers
 %%--------------------------------------------------------------------
+
+%% Wait until the handle holds N bytes it has not delivered (read from
+%% its state: the frame record), so that a refute_message after it
+%% means something.
+await_held(H, N) ->
+    await_value({handle_holds, N}, fun() -> held(H) end, N, 5000).
+
+held(H) ->
+    [F] = [E || E <- tuple_to_list(sys:get_state(H)), is_tuple(E), element(1, E) =:= frame],
+    inert_io_frame:size(F).
+
+%% fds_received + fds_opened = fds_closed + fds_sent + armed + io_handles
+%% holds in every info answer (PROTOCOL.md).
+fd_sum_holds() ->
+    #{counters := C} = inert:info(),
+    #{fds_received := R, fds_opened := O, fds_closed := Cl, fds_sent := S, armed := A,
+      io_handles := IO} = C,
+    R + O =:= Cl + S + A + IO.
 
 io_handles() ->
     case inert:info() of
