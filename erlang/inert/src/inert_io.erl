@@ -49,6 +49,8 @@
                 | {send_timeout, timeout()}.
 
 -define(MAX_FD, 16#7fffffff).
+%% The longest recv/3 (its bytes are held in the VM until it returns).
+-define(MAX_RECV, 1 bsl 30).
 
 %% @doc Open an I/O handle on `FD'; the caller becomes its owner.
 %%
@@ -115,14 +117,14 @@ recv(H, Length) ->
 %% @doc Take data from a passive handle (`{active, false}'; else
 %% `{error, einval}'): a datagram, a packet (`Length' must be 0 then), or
 %% for a raw stream exactly `Length' bytes (0: whatever is held, at least
-%% one byte). `{error, timeout}' after `Timeout' ms (nothing is taken).
+%% one byte; at most 2^30, else `{error, einval}'). `{error, timeout}' after `Timeout' ms (nothing is taken).
 %% At the end it returns the last bytes of a raw stream (possibly fewer
 %% than `Length'), then `{error, closed}' (end of file or a closed
 %% handle) or `{error, Reason}' (a read or write error, or `inertd_down',
 %% `emsgsize'), and `{error, closed}' from then on.
 -spec recv(handle(), non_neg_integer(), timeout()) -> {ok, binary()} | {error, atom()}.
 recv(H, Length, Timeout)
-  when is_integer(Length), Length >= 0,
+  when is_integer(Length), Length >= 0, Length =< ?MAX_RECV,
        (Timeout =:= infinity orelse (is_integer(Timeout) andalso Timeout >= 0)) ->
     call(H, {recv, Length, Timeout});
 recv(_H, _Length, _Timeout) ->
