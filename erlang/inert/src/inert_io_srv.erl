@@ -40,6 +40,7 @@
 -define(RESTART_WAIT_MS, 5000).
 
 -type active() :: boolean() | once | integer().
+-type recv_tag() :: {reference() | undefined, reference()}.
 -type opts() :: #{type := inert_io_frame:type(), packet := inert_io_frame:packet(),
                   active := active(), read_size := pos_integer(),
                   buffer := pos_integer(), send_queue := pos_integer(),
@@ -60,8 +61,9 @@
     frame :: inert_io_frame:frame() | undefined,
     %% read credit given to inertd and not used yet
     outstanding = 0 :: integer(),
-    %% callers of recv/3: {From, Length, TimerRef}
-    recvs = queue:new() :: queue:queue({gen_server:from(), non_neg_integer(), reference() | undefined}),
+    %% callers of recv/3: {From, Length, {TimerRef, MonitorRef}}; a
+    %% caller that dies is forgotten, so that no data goes to it
+    recvs = queue:new() :: queue:queue({gen_server:from(), non_neg_integer(), recv_tag()}),
     %% bytes handed to inertd and not reported written yet
     in_flight = 0 :: non_neg_integer(),
     %% callers of send/2: {From, BytesLeft, Started, TimerRef}
@@ -144,12 +146,13 @@ handle_call({recv, _Length, _Timeout}, _From, #st{active = Active} = St) when Ac
 handle_call({recv, Length, _Timeout}, _From, #st{o = #{type := stream, packet := P}} = St)
   when P =/= raw, Length =/= 0 ->
     {reply, {error, einval}, St};
-handle_call({recv, Length, Timeout}, From, #st{recvs = Q} = St) ->
+handle_call({recv, Length, Timeout}, {Caller, _} = From, #st{recvs = Q} = St) ->
     TRef = case Timeout of
         infinity -> undefined;
         _ -> erlang:start_timer(Timeout, self(), recv_timeout)
     end,
-    step(deliver(St#st{recvs = queue:in({From, Length, TRef}, Q)}));
+    Tag = {TRef, erlang:monitor(process, Caller)},
+    step(deliver(St#st{recvs = queue:in({From, Length, Tag}, Q)}));
 handle_call({send, _Data}, _From, #st{ended = Ended} = St) when Ended =/= undefined ->
     {reply, {error, closed}, St};
 handle_call({send, Data}, From, #st{o = O, senders = Q} = St) ->
@@ -191,8 +194,9 @@ handle_info({'$inert_io', Ref, What}, #st{ref = Ref} = St) ->
 handle_info({'$inert_io', _OldRef, _}, St) ->
     {noreply, St};
 handle_info({timeout, TRef, recv_timeout}, #st{recvs = Q} = St) ->
-    {Timed, Rest} = lists:partition(fun({_, _, T}) -> T =:= TRef end, queue:to_list(Q)),
-    _ = [gen_server:reply(From, {error, timeout}) || {From, _, _} <- Timed],
+    {Timed, Rest} = lists:partition(fun({_, _, {T, _}}) -> T =:= TRef end, queue:to_list(Q)),
+    _ = [begin cancel_recv(Tag), gen_server:reply(From, {error, timeout}) end
+         || {From, _, Tag} <- Timed],
     {noreply, St#st{recvs = queue:from_list(Rest)}};
 handle_info({timeout, TRef, send_timeout}, #st{senders = Q} = St) ->
     %% A send that has begun leaves a prefix of its data written.
@@ -222,6 +226,10 @@ handle_info({'$inert_io_gone', Port}, #st{port = Port} = St) ->
     step(ended(inertd_down, St));
 handle_info({'DOWN', _Mon, process, Srv, _}, #st{srv = Srv} = St) ->
     step(ended(closed, St));
+handle_info({'DOWN', Mon, process, _, _}, #st{recvs = Q} = St) ->
+    %% A caller of recv/3 died while it waited: what comes is for the
+    %% next caller.
+    {noreply, St#st{recvs = queue:filter(fun({_, _, {_, M}}) -> M =/= Mon end, Q)}};
 handle_info(_Msg, St) ->
     {noreply, St}.
 
@@ -330,10 +338,10 @@ hand_out(#st{active = false, recvs = Q, frame = F} = St) ->
     case queue:peek(Q) of
         empty ->
             {St, 0};
-        {value, {From, Length, TRef}} ->
+        {value, {From, Length, Tag}} ->
             case inert_io_frame:take(Length, F) of
                 {ok, Bin, F1} ->
-                    cancel(TRef),
+                    cancel_recv(Tag),
                     gen_server:reply(From, {ok, Bin}),
                     hand_out(St#st{frame = F1, recvs = queue:drop(Q)});
                 more ->
@@ -385,8 +393,8 @@ tell_end(#st{active = false, recvs = Q, frame = F, ended = Ended, o = #{packet :
     case queue:out(Q) of
         {empty, _} ->
             St;
-        {{value, {From, _Length, TRef}}, Q1} ->
-            cancel(TRef),
+        {{value, {From, _Length, Tag}}, Q1} ->
+            cancel_recv(Tag),
             case P =:= raw andalso inert_io_frame:size(F) > 0 of
                 true ->
                     %% The last bytes of a raw stream, fewer than asked.
@@ -395,7 +403,7 @@ tell_end(#st{active = false, recvs = Q, frame = F, ended = Ended, o = #{packet :
                     tell_end(St#st{recvs = Q1, frame = F1});
                 false ->
                     gen_server:reply(From, {error, reason(Ended)}),
-                    _ = [begin cancel(T), gen_server:reply(Fr, {error, closed}) end
+                    _ = [begin cancel_recv(T), gen_server:reply(Fr, {error, closed}) end
                          || {Fr, _, T} <- queue:to_list(Q1)],
                     St#st{recvs = queue:new(), ended = told, frame = clear(F)}
             end
@@ -566,3 +574,7 @@ add_active(A, _Old, _Owner) ->
 
 cancel(undefined) -> ok;
 cancel(TRef) -> _ = erlang:cancel_timer(TRef), ok.
+
+cancel_recv({TRef, Mon}) ->
+    erlang:demonitor(Mon, [flush]),
+    cancel(TRef).

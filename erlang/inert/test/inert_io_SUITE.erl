@@ -17,6 +17,7 @@
     active_once_delivers_one_message_then_waits/1,
     active_n_sends_passive_when_it_runs_out/1,
     passive_recv_takes_exact_lengths_and_times_out/1,
+    a_dead_recv_caller_takes_no_data/1,
     packet_framing_both_ways/1,
     udp_each_datagram_is_one_message/1,
     seqpacket_datagrams_then_eof/1,
@@ -41,6 +42,7 @@ all() ->
      active_once_delivers_one_message_then_waits,
      active_n_sends_passive_when_it_runs_out,
      passive_recv_takes_exact_lengths_and_times_out,
+     a_dead_recv_caller_takes_no_data,
      packet_framing_both_ways,
      udp_each_datagram_is_one_message,
      seqpacket_datagrams_then_eof,
@@ -153,6 +155,34 @@ passive_recv_takes_exact_lengths_and_times_out(_Config) ->
     ?assertEqual({ok, Big}, inert_io:recv(H, byte_size(Big), 10000)),
     ok = inert_io:close(H),
     ok = gen_tcp:close(Peer).
+
+%% A process killed while it waits in recv/3 takes nothing with it: the
+%% next data goes to the next caller (before, the handle answered the
+%% dead caller and the bytes were lost).
+a_dead_recv_caller_takes_no_data(_Config) ->
+    {H, Peer} = tcp_handle([]),
+    Waiter = spawn(fun() -> inert_io:recv(H, 0, infinity) end),
+    ok = await(waiter_in_recv, fun() -> waiting_on(H, Waiter) end, 5000),
+    exit(Waiter, kill),
+    %% The handle's monitor of the waiter fires (its 'DOWN' is queued
+    %% ahead of anything after this round trip).
+    ok = await(handle_saw_the_waiter_die,
+               fun() -> _ = sys:get_state(H),
+                        {monitors, Ms} = process_info(H, monitors),
+                        not lists:member({process, Waiter}, Ms) end, 5000),
+    _ = sys:get_state(H),
+    ok = gen_tcp:send(Peer, <<"for the living">>),
+    ?assertEqual({ok, <<"for the living">>}, inert_io:recv(H, 0, 5000)),
+    ok = inert_io:close(H),
+    ok = gen_tcp:close(Peer).
+
+%% Whether Pid waits in its call to the handle H (then its request is
+%% in H's queue, ahead of the round trip made here).
+waiting_on(H, Pid) ->
+    case process_info(Pid, current_function) of
+        {current_function, {gen, do_call, 4}} -> _ = sys:get_state(H), true;
+        _ -> false
+    end.
 
 %% {packet, 4} and {packet, 2}: messages and recv give whole packets
 %% without the header however the bytes were cut, and send adds it.
