@@ -126,10 +126,13 @@ valid_active(A) ->
 %% gen_server callbacks
 %%--------------------------------------------------------------------
 
+%% @doc gen_server callback: the handle of `Owner', not open yet (the
+%% owner's `{open, FD, Opts}' call opens it).
 -spec init(pid()) -> {ok, #st{}}.
 init(Owner) ->
     {ok, #st{owner = Owner, owner_mon = erlang:monitor(process, Owner)}}.
 
+%% @doc gen_server callback: the calls of `inert_io'.
 -spec handle_call(term(), gen_server:from(), #st{}) ->
     {reply, term(), #st{}} | {noreply, #st{}} | {stop, normal, term(), #st{}} | {stop, normal, #st{}}.
 handle_call({open, FD, O}, {Owner, _}, #st{owner = Owner, ref = undefined} = St) ->
@@ -184,10 +187,12 @@ handle_call(close, From, St) ->
 handle_call(_, _From, St) ->
     {reply, {error, einval}, St}.
 
+%% @doc gen_server callback: no casts.
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
+%% @doc gen_server callback: inertd's entries, timers, monitors.
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, normal, #st{}}.
 handle_info({'$inert_io', Ref, What}, #st{ref = Ref} = St) ->
     step(entry(What, St));
@@ -233,6 +238,7 @@ handle_info({'DOWN', Mon, process, _, _}, #st{recvs = Q} = St) ->
 handle_info(_Msg, St) ->
     {noreply, St}.
 
+%% @doc gen_server callback: inertd closes the handle if it is still open.
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, St) ->
     _ = send_close(St),

@@ -7,6 +7,8 @@
 
 -export([start_link/0, start_handle/1, init/1]).
 
+%% @doc Start the supervisor, registered as `inert_io_sup' (a child of
+%% `inert_sup').
 -spec start_link() -> {ok, pid()} | ignore | {error, term()}.
 start_link() ->
     supervisor:start_link({local, ?MODULE}, ?MODULE, []).
@@ -22,6 +24,7 @@ start_handle(Owner) ->
         exit:_ -> {error, closed}
     end.
 
+%% @doc The supervisor callback: temporary `inert_io_srv' children.
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
     Flags = #{strategy => simple_one_for_one, intensity => 10, period => 10},
