@@ -204,6 +204,7 @@ func (d *Driver) Handle(req *protocol.Request, fds []int) {
 		return
 	case protocol.OpTermios:
 		d.termios(req, fds)
+		return
 	case protocol.OpIOOpen:
 		d.ioOpen(req, fds)
 		return
