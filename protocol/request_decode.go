@@ -199,26 +199,43 @@ func (d *Decoder) fd(r *Request) error {
 
 // mode consumes the Mode element into r.Mode and r.ModeOK.
 func (d *Decoder) mode(r *Request) error {
+	i, err := d.atomOf("read", "write", "read_write")
+	if i >= 0 {
+		r.Mode, r.ModeOK = [...]Mode{ModeRead, ModeWrite, ModeRW}[i], true
+	}
+	return err
+}
+
+// ioType consumes io_open's Type into r.IO.Type: IOInvalid for any term
+// but the atoms stream and datagram.
+func (d *Decoder) ioType(r *Request) error {
+	i, err := d.atomOf("stream", "datagram")
+	if i >= 0 {
+		r.IO.Type = [...]IOType{IOStream, IODatagram}[i]
+	}
+	return err
+}
+
+// atomOf consumes one term and says which of names it is: its index, or
+// -1 for any other term (an atom not among them, or no atom at all).
+func (d *Decoder) atomOf(names ...string) (int, error) {
 	tag, err := d.Tag()
 	if err != nil {
-		return err
+		return -1, err
 	}
 	if !isAtomTag(tag) {
-		return d.Skip()
+		return -1, d.Skip()
 	}
 	name, err := d.Atom()
 	if err != nil {
-		return err
+		return -1, err
 	}
-	switch string(name) {
-	case "read":
-		r.Mode, r.ModeOK = ModeRead, true
-	case "write":
-		r.Mode, r.ModeOK = ModeWrite, true
-	case "read_write":
-		r.Mode, r.ModeOK = ModeRW, true
+	for i, n := range names {
+		if string(name) == n {
+			return i, nil
+		}
 	}
-	return nil
+	return -1, nil
 }
 
 func isAtomTag(tag byte) bool {
@@ -227,29 +244,6 @@ func isAtomTag(tag byte) bool {
 		return true
 	}
 	return false
-}
-
-// ioType consumes io_open's Type into r.IO.Type: IOInvalid for any term
-// but the atoms stream and datagram.
-func (d *Decoder) ioType(r *Request) error {
-	tag, err := d.Tag()
-	if err != nil {
-		return err
-	}
-	if !isAtomTag(tag) {
-		return d.Skip()
-	}
-	name, err := d.Atom()
-	if err != nil {
-		return err
-	}
-	switch string(name) {
-	case "stream":
-		r.IO.Type = IOStream
-	case "datagram":
-		r.IO.Type = IODatagram
-	}
-	return nil
 }
 
 // int64 consumes an integer that fits an int64; anything else is
