@@ -72,6 +72,8 @@ fuzz:
 	  echo "go test -fuzz=$$t -fuzztime=$(FUZZTIME) ./protocol/"; \
 	  go test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) ./protocol/ || exit 1; \
 	done
+	@echo "go test -fuzz=FuzzTable -fuzztime=$(FUZZTIME) ./iohandle/"
+	@go test -run='^$$' -fuzz='^FuzzTable$$' -fuzztime=$(FUZZTIME) ./iohandle/
 
 cross:
 	@for os in $(GOOS_CROSS); do echo "GOOS=$$os go build ./..."; GOOS=$$os go build ./... || exit 1; done

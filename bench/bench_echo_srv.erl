@@ -22,6 +22,10 @@
 %%            `nowait' has ERTS's own poll set report readability; the
 %%            dup kept for the connection's life, or made for each wait
 %%            and closed after it.
+%%   io       an I/O handle (inert_io) in `{active, true}' on the
+%%            accepted socket's fd: inertd reads and writes it; the
+%%            connection process echoes each `{inert_io, H, Data}' with
+%%            `inert_io:send/2'. No re-arm per request.
 %% Replies are written with a plain blocking send (64 bytes always fit).
 -module(bench_echo_srv).
 
@@ -29,7 +33,7 @@
 
 -export_type([server/0, kind/0]).
 
--type kind() :: inert | native | socket | gen | rearm | dup_kept | dup_per_wait.
+-type kind() :: inert | native | socket | gen | rearm | io | dup_kept | dup_per_wait.
 -type server() :: {kind(), pid(), inet:port_number()}.
 
 %% @doc Start the echo server of a contender; returns its port.
@@ -70,6 +74,7 @@ listen(Kind, Parent) ->
     Parent ! {listening, self(), Port},
     case Kind of
         socket -> socket_accept(L);
+        io -> io_accept(L);
         _ -> inert_accept(L, bench_lib:fd(L))       % inert, native
     end.
 
@@ -135,6 +140,31 @@ socket_echo(S) ->
 
 socket_wait(S) ->
     receive {'$socket', S, select, _} -> socket_echo(S) end.
+
+%%--------------------------------------------------------------------
+%% inert_io {active, true}
+%%--------------------------------------------------------------------
+
+io_accept(L) ->
+    {ok, S} = socket:accept(L),
+    handoff(S, fun io_start/1),
+    io_accept(L).
+
+io_start(S) ->
+    {ok, H} = inert_io:open(bench_lib:fd(S), [{active, true}]),
+    ok = socket:close(S),
+    io_echo(H).
+
+io_echo(H) ->
+    receive
+        {inert_io, H, Data} ->
+            ok = inert_io:send(H, Data),
+            io_echo(H);
+        {inert_io_closed, H} ->
+            ok;
+        {inert_io_error, H, _} ->
+            inert_io:close(H)
+    end.
 
 %%--------------------------------------------------------------------
 %% gen_tcp {active, once}

@@ -31,6 +31,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/inert-go/inert/iohandle"
 	"github.com/inert-go/inert/pollset"
 	"github.com/inert-go/inert/protocol"
 )
@@ -77,6 +78,7 @@ type Out interface {
 	Error(pid, ref []byte, reason string)
 	Busy(pid, ref, owner []byte)
 	Reply(pid, ref, term []byte)
+	iohandle.Out // io_data, io_sent, io_closed
 }
 
 // Logger receives the driver's diagnostics: each is a warning, something
@@ -132,9 +134,10 @@ type Driver struct {
 	reaping []*interest         // delivered, out of the maps: Del and Close at Reap
 	cnt     Counters
 
-	sockets Sockets // open; nil until PassFDs
-	courier Courier // dup, open; nil until PassFDs
-	poller  string  // the kernel interface's name, for info
+	sockets Sockets         // open; nil until PassFDs
+	courier Courier         // dup, open; nil until PassFDs
+	io      *iohandle.Table // I/O handles; nil until HandleIO
+	poller  string          // the kernel interface's name, for info
 	dropLog RateLimit
 }
 
@@ -201,6 +204,8 @@ func (d *Driver) Handle(req *protocol.Request, fds []int) {
 		return
 	case protocol.OpTermios:
 		d.termios(req, fds)
+	case protocol.OpIOOpen:
+		d.ioOpen(req, fds)
 		return
 	}
 	// The remaining requests take no fds: close any that came along.
@@ -231,6 +236,8 @@ func (d *Driver) Handle(req *protocol.Request, fds []int) {
 		d.info(req)
 	case protocol.OpOpen:
 		d.open(req)
+	case protocol.OpIOCredit, protocol.OpIOSend, protocol.OpIOClose:
+		d.ioRequest(req)
 	default:
 		d.Drop("unknown request")
 	}
@@ -475,7 +482,10 @@ func (d *Driver) fdclr(req *protocol.Request, fds []int) {
 func (d *Driver) Ready(ev pollset.Event) {
 	it := d.byFD[int(ev.FD)]
 	if it == nil {
-		return // released earlier in this batch
+		if d.io != nil {
+			d.io.Ready(ev)
+		}
+		return // a handle's, or released earlier in this batch
 	}
 	fired := it.mode & modeOf(ev.Events)
 	if fired == protocol.ModeNone {
@@ -505,6 +515,9 @@ func (d *Driver) Ready(ev pollset.Event) {
 
 // down clears every interest of a dead caller.
 func (d *Driver) down(pid []byte) {
+	if d.io != nil {
+		d.io.Down(pid)
+	}
 	c := d.callers[string(pid)]
 	if c == nil {
 		return
@@ -519,6 +532,9 @@ func (d *Driver) down(pid []byte) {
 // CloseAll releases every interest, and reaps the delivered ones: the
 // daemon is exiting.
 func (d *Driver) CloseAll() {
+	if d.io != nil {
+		d.io.CloseAll()
+	}
 	d.Reap()
 	for _, it := range d.byVM {
 		d.release(it)

@@ -138,6 +138,24 @@ func (o *fakeOut) Owner(pid, ref, newOwner []byte)  { o.add("owner %s %s %s", pi
 func (o *fakeOut) Error(pid, ref []byte, r string)  { o.add("error %s %s %s", pid, ref, r) }
 func (o *fakeOut) Busy(pid, ref, owner []byte)      { o.add("error %s %s {ebusy,%s}", pid, ref, owner) }
 func (o *fakeOut) Reply(pid, ref, term []byte)      { o.add("reply %s %s", pid, ref) }
+func (o *fakeOut) IOSent(pid, ref []byte, n int64)  { o.add("io_sent %s %s %d", pid, ref, n) }
+func (o *fakeOut) IOClosed(pid, ref []byte, r string) {
+	o.add("io_closed %s %s %s", pid, ref, r)
+}
+func (o *fakeOut) IOData(pid, ref []byte, size int, read func([]byte) (int, bool, bool)) int {
+	n := 0
+	for more := true; more; {
+		var keep bool
+		_, keep, more = read(make([]byte, size))
+		if keep {
+			n++
+		}
+	}
+	if n > 0 {
+		o.add("io_data %s %s %d", pid, ref, n)
+	}
+	return n
+}
 
 type testLog struct{ t *testing.T }
 

@@ -74,6 +74,7 @@ func (d *Driver) info(req *protocol.Request) {
 		{"fds_sent", d.cnt.FDsSent},
 		{"vm_closed", d.cnt.VMClosed},
 		{"armed", uint64(len(d.byVM))},
+		{"io_handles", uint64(d.IOHandles())},
 		{"goroutines", uint64(runtime.NumGoroutine())},
 		{"heap_bytes", mem.HeapAlloc},
 		{"sys_bytes", mem.Sys},

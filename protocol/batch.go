@@ -208,3 +208,59 @@ func logText(text string) string {
 	}
 	return text[:cut] + ellipsis
 }
+
+// IOSent adds {io_sent, Pid, Ref, Bytes}: Bytes more of the I/O handle
+// Ref's queued bytes are written.
+func (b *Batch) IOSent(pid, ref []byte, n int64) {
+	buf := AppendRaw(AppendRaw(b.entry(4, "io_sent"), pid), ref)
+	b.Commit(AppendInt(buf, n))
+}
+
+// IOClosed adds {io_closed, Pid, Ref, Reason}: the I/O handle Ref is gone
+// from inertd; reason is eof, closed, enobufs or an errno atom.
+func (b *Batch) IOClosed(pid, ref []byte, reason string) {
+	buf := AppendRaw(AppendRaw(b.entry(4, "io_closed"), pid), ref)
+	b.Commit(AppendAtom(buf, reason))
+}
+
+// IOData adds {io_data, Pid, Ref, Chunks}, each chunk read in place into
+// the frame's buffer: read is called with a slice of size bytes at the
+// end of the buffer and returns how many of them it filled (n, 0..size)
+// and whether that was a chunk (keep) and whether to read again (more).
+// A chunk becomes one binary of Chunks. It returns the number of chunks;
+// with none, nothing is added to b.
+func (b *Batch) IOData(pid, ref []byte, size int, read func(p []byte) (n int, keep, more bool)) int {
+	start := b.Append()
+	buf := AppendRaw(AppendRaw(AppendAtom(AppendTupleHeader(start, 4), "io_data"), pid), ref)
+	countAt := len(buf) + 1
+	buf = append(buf, tagList, 0, 0, 0, 0) // the count is patched below
+	chunks := 0
+	for more := true; more; {
+		head := len(buf)
+		if cap(buf)-head < 5+size {
+			grown := make([]byte, head, 2*cap(buf)+5+size)
+			copy(grown, buf)
+			buf = grown
+		}
+		p := buf[head+5 : head+5+size]
+		var n int
+		var keep bool
+		n, keep, more = read(p)
+		if !keep {
+			continue
+		}
+		buf = buf[:head+5+n]
+		buf[head] = tagBinary
+		binary.BigEndian.PutUint32(buf[head+1:], uint32(n))
+		chunks++
+	}
+	if chunks == 0 {
+		// b.buf may have been outgrown: keep the larger buffer, without
+		// the entry.
+		b.buf = buf[:len(start)]
+		return 0
+	}
+	binary.BigEndian.PutUint32(buf[countAt:], uint32(chunks))
+	b.Commit(AppendNil(buf))
+	return chunks
+}

@@ -83,3 +83,54 @@ func BenchmarkBatchEvent(b *testing.B) {
 	}
 	_ = batch.Bytes()
 }
+
+// IOData reads each chunk into the frame itself and writes
+// {io_data, Pid, Ref, [Bin, ...]}: the bytes AppendBinary would write, a
+// read that keeps nothing leaves no trace, and an entry without chunks
+// is not added (the entries before it stay whole).
+func TestBatchIODataReadsChunksInPlace(t *testing.T) {
+	c := loadComponents(t, "sname", "mv2")
+	var b Batch
+	b.IOSent(c["pid"], c["ref"], 5)
+	if n := b.IOData(c["pid"], c["ref"], 4096, func(p []byte) (int, bool, bool) { return 0, false, false }); n != 0 || b.Len() != 1 {
+		t.Fatalf("an io_data of no chunk: %d chunks, %d entries", n, b.Len())
+	}
+	reads := [][]byte{[]byte("first"), nil, bytes.Repeat([]byte{7}, 70000), []byte("")}
+	i := 0
+	n := b.IOData(c["pid"], c["ref"], 70000, func(p []byte) (int, bool, bool) {
+		r := reads[i]
+		i++
+		if len(p) != 70000 {
+			t.Fatalf("read of %d bytes, want 70000", len(p))
+		}
+		return copy(p, r), r != nil, i < len(reads)
+	})
+	b.IOClosed(c["pid"], c["ref"], "eof")
+	if n != 3 || b.Len() != 3 {
+		t.Fatalf("%d chunks, %d entries", n, b.Len())
+	}
+	want := AppendTupleHeader(nil, 4)
+	want = AppendAtom(want, "io_sent")
+	want = AppendInt(AppendRaw(AppendRaw(want, c["pid"]), c["ref"]), 5)
+	want = AppendAtom(AppendTupleHeader(want, 4), "io_data")
+	want = AppendListHeader(AppendRaw(AppendRaw(want, c["pid"]), c["ref"]), 3)
+	for _, r := range [][]byte{reads[0], reads[2], reads[3]} {
+		want = AppendBinary(want, r)
+	}
+	want = AppendNil(want)
+	want = AppendAtom(AppendTupleHeader(want, 4), "io_closed")
+	want = AppendAtom(AppendRaw(AppendRaw(want, c["pid"]), c["ref"]), "eof")
+	want = AppendNil(want)
+	frame := b.Bytes()
+	if got := frame[batchHead:]; !bytes.Equal(got, want) {
+		t.Fatalf("frame body\n got %d bytes\nwant %d bytes", len(got), len(want))
+	}
+	var d Decoder
+	d.Reset(frame[4:])
+	if err := d.Version(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Skip(); err != nil || d.Len() != 0 {
+		t.Fatalf("the frame is not one term: %v, %d bytes left", err, d.Len())
+	}
+}

@@ -81,6 +81,8 @@ type reqWant struct {
 	spec                     *OpenSpec // open: the valid spec, nil for einval
 	partial                  bool      // open: a spec without every key
 	termios                  *Termios  // termios: the valid settings, nil for einval
+	io                       IOSpec    // io_open, io_credit
+	data                     *string   // io_send: the Data binary
 	err                      error
 }
 
@@ -93,8 +95,14 @@ func (w reqWant) request(c components) Request {
 	if w.termios != nil {
 		r.Termios, r.TermiosOK = *w.termios, true
 	}
+	r.IO = w.io
+	if w.data != nil {
+		r.Data = []byte(*w.data)
+	}
 	return r
 }
+
+func str(s string) *string { return &s }
 
 var (
 	loopback4 = netip.AddrFrom4([4]byte{127, 0, 0, 1})
@@ -135,6 +143,16 @@ var goldenRequests = []reqWant{
 	{name: "controlling_process", op: OpControllingProcess, pid: "pid", ref: "ref", newOwner: "pid2"},
 	{name: "info", op: OpInfo, pid: "pid", ref: "ref"},
 	{name: "dup", op: OpDup, pid: "pid", ref: "ref", fd: 7, fdValid: true},
+	{name: "io_open_stream", op: OpIOOpen, pid: "pid", ref: "ref", fd: 7, fdValid: true,
+		io: IOSpec{Type: IOStream, ReadSize: 65536, SendQueue: 262144}},
+	{name: "io_open_datagram", op: OpIOOpen, pid: "pid", ref: "ref", fd: 8, fdValid: true,
+		io: IOSpec{Type: IODatagram, ReadSize: 1500, SendQueue: 1048576}},
+	{name: "io_open_bad_type", op: OpIOOpen, pid: "pid", ref: "ref", fd: 7, fdValid: true,
+		io: IOSpec{Type: IOInvalid, ReadSize: 65536, SendQueue: 262144}},
+	{name: "io_credit", op: OpIOCredit, pid: "pid", ref: "ref", io: IOSpec{Credit: 131072}},
+	{name: "io_send", op: OpIOSend, pid: "pid", ref: "ref", data: str("hello")},
+	{name: "io_send_empty", op: OpIOSend, pid: "pid", ref: "ref", data: str("")},
+	{name: "io_close", op: OpIOClose, pid: "pid", ref: "ref"},
 	{name: "dup_fd_negative", op: OpDup, pid: "pid", ref: "ref", fd: -1, fdValid: true},
 	{name: "dup_fd_atom", op: OpDup, pid: "pid", ref: "ref"},
 	{name: "open_tcp", op: OpOpen, pid: "pid", ref: "ref", spec: &OpenSpec{Proto: ProtoTCP,
@@ -194,6 +212,9 @@ var goldenRequests = []reqWant{
 	{name: "bad_info_arity", op: OpInfo, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_hello_arity", op: OpHello, pid: "pid", err: ErrRequest},
 	{name: "bad_dup_arity5", op: OpDup, pid: "pid", ref: "ref", err: ErrRequest},
+	{name: "bad_io_open_arity6", op: OpIOOpen, pid: "pid", ref: "ref", err: ErrRequest},
+	{name: "bad_io_send_list", op: OpIOSend, pid: "pid", ref: "ref", err: ErrRequest},
+	{name: "bad_io_credit_atom", op: OpIOCredit, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_open_arity3", op: OpOpen, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_termios_arity4", op: OpTermios, pid: "pid", ref: "ref", err: ErrRequest},
 	{name: "bad_cp_newowner", op: OpControllingProcess, pid: "pid", ref: "ref", err: ErrRequest},
@@ -218,7 +239,8 @@ func (w reqWant) representable() bool {
 	hasMode := w.op == OpFdset || w.op == OpPoll || w.op == OpFdclr
 	hasSpec := w.op == OpOpen
 	return w.err == nil && (!hasFD || w.fdValid) && (!hasMode || w.modeOK) &&
-		(!hasSpec || w.spec != nil && !w.partial) && (w.op != OpTermios || w.termios != nil)
+		(!hasSpec || w.spec != nil && !w.partial) && (w.op != OpTermios || w.termios != nil) &&
+		(w.op != OpIOOpen || w.fdValid && w.io.Type != IOInvalid)
 }
 
 func sameRequest(a, b *Request) bool {
@@ -227,7 +249,8 @@ func sameRequest(a, b *Request) bool {
 		bytes.Equal(a.Dead, b.Dead) && bytes.Equal(a.NewOwner, b.NewOwner) &&
 		(a.Dead == nil) == (b.Dead == nil) && (a.NewOwner == nil) == (b.NewOwner == nil) &&
 		(a.Pid == nil) == (b.Pid == nil) && (a.Ref == nil) == (b.Ref == nil) &&
-		a.Spec == b.Spec && a.SpecOK == b.SpecOK && a.Termios == b.Termios && a.TermiosOK == b.TermiosOK
+		a.Spec == b.Spec && a.SpecOK == b.SpecOK && a.Termios == b.Termios && a.TermiosOK == b.TermiosOK &&
+		a.IO == b.IO && bytes.Equal(a.Data, b.Data) && (a.Data == nil) == (b.Data == nil)
 }
 
 func checkParse(t *testing.T, b []byte, w reqWant, c components) {

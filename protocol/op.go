@@ -19,6 +19,10 @@ const (
 	OpDup
 	OpOpen
 	OpTermios
+	OpIOOpen
+	OpIOCredit
+	OpIOSend
+	OpIOClose
 )
 
 // ops is the operation table: one row per request of PROTOCOL.md's
@@ -44,6 +48,10 @@ var ops = [...]struct {
 	OpDup:                {"dup", 4, 4},
 	OpOpen:               {"open", 4, 4},
 	OpTermios:            {"termios", 5, 5},
+	OpIOOpen:             {"io_open", 7, 7},
+	OpIOCredit:           {"io_credit", 4, 4},
+	OpIOSend:             {"io_send", 4, 4},
+	OpIOClose:            {"io_close", 3, 3},
 }
 
 // String returns the request's atom, e.g. "fdset"; an Op outside the

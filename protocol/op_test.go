@@ -270,6 +270,24 @@ func requestHolds(r *Request, field string, raw []byte) string {
 			return "not decoded as a valid spec"
 		}
 		return ""
+	case "Type":
+		d := Decoder{buf: raw}
+		if a, err := d.Atom(); err != nil || r.IO.Type.String() != string(a) {
+			return fmt.Sprintf("Request holds %v, the frame % x", r.IO.Type, raw)
+		}
+		return ""
+	case "ReadSize":
+		return integer(r.IO.ReadSize, true)
+	case "SendQueue":
+		return integer(r.IO.SendQueue, true)
+	case "Bytes":
+		return integer(r.IO.Credit, true)
+	case "Data":
+		d := Decoder{buf: raw}
+		if b, err := d.Binary(); err != nil || !bytes.Equal(b, r.Data) {
+			return fmt.Sprintf("Request holds % x, the frame % x", r.Data, raw)
+		}
+		return ""
 	case "Termios":
 		if !r.TermiosOK {
 			return "not decoded as valid line settings"

@@ -50,6 +50,37 @@ type Request struct {
 	// when the term was not a valid termios map (einval)
 	Termios   Termios
 	TermiosOK bool
+	IO        IOSpec // io_open; io_credit: IO.Credit
+	Data      []byte // io_send: the bytes of the Data binary (aliases the buffer)
+}
+
+// IOType is the framing of an I/O handle (io_open's Type).
+type IOType uint8
+
+const (
+	IOInvalid  IOType = iota // an atom other than stream and datagram: einval
+	IOStream                 // stream: bytes, written as far as the fd takes them
+	IODatagram               // datagram: one read, one message; one write per io_send
+)
+
+// String is the atom of t ("stream", "datagram"; "undefined" for IOInvalid).
+func (t IOType) String() string {
+	switch t {
+	case IOStream:
+		return "stream"
+	case IODatagram:
+		return "datagram"
+	}
+	return "undefined"
+}
+
+// IOSpec holds the integers of io_open and io_credit as the VM sent
+// them; their ranges are the driver's to check.
+type IOSpec struct {
+	Type      IOType
+	ReadSize  int64 // io_open: bytes of one read
+	SendQueue int64 // io_open: bytes of io_send data inertd may queue
+	Credit    int64 // io_credit: bytes more inertd may read
 }
 
 // Proto is what an open request makes: a socket, a TUN or TAP interface,

@@ -101,6 +101,27 @@ func ParseRequest(b []byte, r *Request) error {
 		if !r.TermiosOK {
 			r.Termios = Termios{}
 		}
+	case OpIOOpen:
+		if err = d.fd(r); err != nil {
+			return err
+		}
+		if err = d.ioType(r); err != nil {
+			return err
+		}
+		if r.IO.ReadSize, err = d.int64(); err != nil {
+			return err
+		}
+		if r.IO.SendQueue, err = d.int64(); err != nil {
+			return err
+		}
+	case OpIOCredit:
+		if r.IO.Credit, err = d.int64(); err != nil {
+			return err
+		}
+	case OpIOSend:
+		if r.Data, err = d.Binary(); err != nil {
+			return asRequestError(err)
+		}
 	case OpControllingProcess:
 		if r.NewOwner, err = d.Pid(); err != nil {
 			return asRequestError(err)
@@ -206,4 +227,41 @@ func isAtomTag(tag byte) bool {
 		return true
 	}
 	return false
+}
+
+// ioType consumes io_open's Type into r.IO.Type: IOInvalid for any term
+// but the atoms stream and datagram.
+func (d *Decoder) ioType(r *Request) error {
+	tag, err := d.Tag()
+	if err != nil {
+		return err
+	}
+	if !isAtomTag(tag) {
+		return d.Skip()
+	}
+	name, err := d.Atom()
+	if err != nil {
+		return err
+	}
+	switch string(name) {
+	case "stream":
+		r.IO.Type = IOStream
+	case "datagram":
+		r.IO.Type = IODatagram
+	}
+	return nil
+}
+
+// int64 consumes an integer that fits an int64; anything else is
+// ErrRequest.
+func (d *Decoder) int64() (int64, error) {
+	at := d.off
+	v, overflow, err := d.Int()
+	if err != nil {
+		return 0, asRequestError(err)
+	}
+	if overflow {
+		return 0, fail(at, ErrRequest)
+	}
+	return v, nil
 }

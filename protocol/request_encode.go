@@ -30,6 +30,13 @@ func AppendRequest(dst []byte, r *Request) []byte {
 	switch r.Op {
 	case OpControllingProcess:
 		dst = AppendRaw(dst, r.NewOwner)
+	case OpIOOpen:
+		dst = AppendAtom(appendFD(dst, r), r.IO.Type.String())
+		dst = AppendInt(AppendInt(dst, r.IO.ReadSize), r.IO.SendQueue)
+	case OpIOCredit:
+		dst = AppendInt(dst, r.IO.Credit)
+	case OpIOSend:
+		dst = AppendBinary(dst, r.Data)
 	case OpDup:
 		dst = appendFD(dst, r)
 	case OpTermios:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/inert-go/inert/driver"
 	"github.com/inert-go/inert/internal/retry"
+	"github.com/inert-go/inert/iohandle"
 	"github.com/inert-go/inert/pollset"
 	"github.com/inert-go/inert/protocol"
 )
@@ -282,6 +283,7 @@ func (d *daemon) openDriver() error {
 	d.drv = driver.New(d.ps, files, &d.out, d.log)
 	d.drv.SetPollerName(name)
 	d.drv.PassFDs(osSockets{}, d)
+	d.drv.HandleIO(iohandle.OS{})
 	return nil
 }
 

@@ -23,7 +23,7 @@
 %% there).
 -mode(compile).
 
--define(PUBLIC, [inert, prim_inert, inert_fd]).
+-define(PUBLIC, [inert, prim_inert, inert_fd, inert_io]).
 
 main([]) ->
     hook();

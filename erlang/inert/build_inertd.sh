@@ -19,7 +19,7 @@
 set -eu
 
 GO_MIN=1.22
-GO_PATHS="go.mod go.sum vendor cmd/inertd driver internal pollset protocol"
+GO_PATHS="go.mod go.sum vendor cmd/inertd driver internal iohandle pollset protocol"
 
 if [ "${1:-}" = "--go-paths" ]; then
     echo "$GO_PATHS"

@@ -1,6 +1,8 @@
 %% @doc What the entries of inertd mean (PROTOCOL.md, "Entries"): the
 %% change each one makes to the ownership table (through inert_table)
-%% and the message it sends to the process it is for. Called in the
+%% and the message it sends to the process it is for (for the entries of
+%% I/O handles, `{'$inert_io', Ref, What}' to the handle process, see
+%% inert_io_srv). Called in the
 %% service process (inert_srv), whose pid is the PollId of every event.
 %%
 %% Owns the set of polls cancelled after a timeout, whose late answers
@@ -135,6 +137,16 @@ entry({log, Level, Time, Text}, #relay{os_pid = OsPid} = R)
     %% (logger:set_application_level(inert, ...)).
     ?LOG(Level, "inertd (os pid ~b): ~ts", [OsPid, Text],
          #{domain => [inert], os_pid => OsPid, time => Time}),
+    R;
+entry({io_data, Pid, Ref, Chunks}, R) ->
+    %% I/O handles (inert_io): the handle process does the rest.
+    Pid ! {'$inert_io', Ref, {data, Chunks}},
+    R;
+entry({io_sent, Pid, Ref, Bytes}, R) ->
+    Pid ! {'$inert_io', Ref, {sent, Bytes}},
+    R;
+entry({io_closed, Pid, Ref, Reason}, R) ->
+    Pid ! {'$inert_io', Ref, {closed, Reason}},
     R;
 entry(_Entry, _R) ->
     unknown.

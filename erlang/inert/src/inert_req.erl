@@ -12,6 +12,7 @@
 
 -export([hello/1, fdset/5, poll/5, fdclr/4, controlling_process/3, info/2, dup/3, open/3,
          cancel/2, down/1, ack/1, termios/4]).
+-export([io_open/6, io_credit/3, io_send/3, io_close/2]).
 -export([encode/1, send/4, gone/1]).
 
 -export_type([request/0, send_error/0]).
@@ -32,7 +33,12 @@
       | open_request()
       | {cancel, reference(), fd()}
       | {down, pid()}
-      | {termios, pid(), reference(), fd(), inert_fdlib:termios()}.
+      | {termios, pid(), reference(), fd(), inert_fdlib:termios()}
+      | {io_open, pid(), reference(), fd(), io_type(), pos_integer(), pos_integer()}
+      | {io_credit, pid(), reference(), pos_integer()}
+      | {io_send, pid(), reference(), binary()}
+      | {io_close, pid(), reference()}.
+-type io_type() :: stream | datagram.
 -type open_request() :: {open, pid(), reference(), inert_fdlib:full_spec()}.
 -type fd() :: non_neg_integer().
 -type mode() :: read | write | read_write.
@@ -86,6 +92,25 @@ cancel(Ref, FD) -> {cancel, Ref, FD}.
 %% @doc `Pid' died: inertd clears whatever it still holds.
 -spec down(pid()) -> request().
 down(Pid) -> {down, Pid}.
+
+%% @doc Open the I/O handle `Ref' of `Pid' on `FD' (sent with the
+%% request): `Type' framing, reads of `ReadSize' bytes, at most
+%% `SendQueue' bytes queued in inertd (PROTOCOL.md, "I/O handles").
+-spec io_open(pid(), reference(), fd(), io_type(), pos_integer(), pos_integer()) -> request().
+io_open(Pid, Ref, FD, Type, ReadSize, SendQueue) ->
+    {io_open, Pid, Ref, FD, Type, ReadSize, SendQueue}.
+
+%% @doc Let the handle `Ref' read `Bytes' more.
+-spec io_credit(pid(), reference(), pos_integer()) -> request().
+io_credit(Pid, Ref, Bytes) -> {io_credit, Pid, Ref, Bytes}.
+
+%% @doc Queue `Data' (at most 60000 bytes) for writing on the handle `Ref'.
+-spec io_send(pid(), reference(), binary()) -> request().
+io_send(Pid, Ref, Data) -> {io_send, Pid, Ref, Data}.
+
+%% @doc Close the handle `Ref'.
+-spec io_close(pid(), reference()) -> request().
+io_close(Pid, Ref) -> {io_close, Pid, Ref}.
 
 %% @doc The acknowledgement of `Frames' frames, written on inertd's stdin
 %% (PROTOCOL.md, "Flow control").

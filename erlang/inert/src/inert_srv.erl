@@ -31,7 +31,7 @@
 -module(inert_srv).
 -behaviour(gen_server).
 
--export([start/1, start_link/2, lookup/1, table/1, await_restart/4, cancel/3,
+-export([start/1, start_link/2, lookup/1, table/1, await_restart/4, cancel/3, watch/2,
          clear_down/3, status/1, info_keys/0, errnos/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -123,6 +123,14 @@ lookup(Srv) ->
 table(Srv) ->
     persistent_term:get({?MODULE, table, Srv}, undefined).
 
+%% @doc Have the service monitor `Pid' as it monitors the callers that
+%% arm fds: when `Pid' dies inertd is told (`{down, Pid}'), which clears
+%% its interests and closes its I/O handles.
+-spec watch(pid(), pid()) -> ok.
+watch(Srv, Pid) ->
+    Srv ! {monitor, Pid},
+    ok.
+
 %% @doc Wait at most `Timeout' ms until the daemon behind `Port' has
 %% been replaced and its successor re-armed (or the service is gone).
 %% Every answer the old daemon produced has been forwarded when this
@@ -183,7 +191,7 @@ info_keys() ->
     [version, os_pid, owner, armed, counters, requests, events, errors,
      fds_received, fds_closed, dropped, frames, goroutines, heap_bytes,
      sys_bytes, fds_opened, fds_sent, vm_closed, fdset, poll, none, poller,
-     io_uring, epoll, kqueue, closed].
+     io_uring, epoll, kqueue, closed, io_handles, io_data, io_sent, io_closed, eof].
 
 %% @doc The errno atoms inertd may answer with (the names of x/sys/unix's
 %% Linux errno table, lowercased; 117 is euclean in the x/sys of go.mod,

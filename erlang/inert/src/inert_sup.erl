@@ -5,6 +5,9 @@
 %% service when the service process itself fails. It must not know about
 %% inertd.
 %%
+%% It also supervises inert_io_sup, the supervisor of the I/O handles'
+%% processes.
+%%
 %% @private
 -module(inert_sup).
 -behaviour(supervisor).
@@ -26,4 +29,14 @@ init([]) ->
         type => worker,
         modules => [inert_srv]
     },
-    {ok, {Flags, [Child]}}.
+    %% The processes of I/O handles (inert_io): after the service,
+    %% which they use.
+    IO = #{
+        id => inert_io_sup,
+        start => {inert_io_sup, start_link, []},
+        restart => permanent,
+        shutdown => infinity,
+        type => supervisor,
+        modules => [inert_io_sup]
+    },
+    {ok, {Flags, [Child, IO]}}.

@@ -11,7 +11,7 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--import(inert_test_lib, [await/3, await_value/4]).
+-import(inert_test_lib, [await/3, await_value/4, waiting_for_answer/1, while_service_suspended/1]).
 
 -define(UDP, 17).
 
@@ -108,14 +108,15 @@ pty_settings_it_cannot_take_are_einval_and_leave_nothing_open(_Config) ->
 %% sides it was handed (the VM's pty fds come back to what they were).
 pty_of_a_dead_caller_is_closed_both_sides(Config) ->
     #{counters := #{fds_sent := Sent0}} = inert:info(),
-    Srv = inert:pollid(),
-    ok = sys:suspend(Srv),
     Self = self(),
-    Caller = spawn(fun() -> Self ! {self(), inert_fd:open(#{type => pty})} end),
-    %% it has sent the request and waits for the answer
-    ok = await(caller_waits_for_its_pty, fun() -> waiting_for_answer(Caller) end, 5000),
-    exit(Caller, kill),
-    ok = sys:resume(Srv),
+    Caller = while_service_suspended(
+               fun() ->
+                       C = spawn(fun() -> Self ! {self(), inert_fd:open(#{type => pty})} end),
+                       %% it has sent the request and waits for the answer
+                       ok = await(caller_waits_for_its_pty, fun() -> waiting_for_answer(C) end, 5000),
+                       exit(C, kill),
+                       C
+               end),
     ok = await_value(both_sides_sent_and_the_handover_closed,
                                     fun() ->
                                         #{counters := #{fds_sent := Sent},
@@ -152,12 +153,6 @@ termios_sets_the_line_of_a_tty_the_vm_holds(_Config) ->
 closed_fd() ->
     {ok, Names} = file:list_dir("/proc/self/fd"),
     lists:max([list_to_integer(N) || N <- Names]) + 100.
-
-waiting_for_answer(Pid) ->
-    case process_info(Pid, [current_function, status]) of
-        [{current_function, {prim_inert, wait, _}}, {status, waiting}] -> true;
-        _ -> false
-    end.
 
 %%--------------------------------------------------------------------
 %% TUN, in a network namespace of a peer VM

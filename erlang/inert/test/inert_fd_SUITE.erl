@@ -7,7 +7,8 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--import(inert_test_lib, [await/2, await_value/4, daemon_fds/0, flush_mailbox/0, vm_sockets/0]).
+-import(inert_test_lib, [await/2, await_value/4, daemon_fds/0, flush_mailbox/0, vm_sockets/0,
+                         waiting_for_answer/1, while_service_suspended/1]).
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
@@ -416,27 +417,6 @@ port_of(FD) ->
 inode(FD) ->
     {ok, Link} = file:read_link("/proc/self/fd/" ++ integer_to_list(FD)),
     Link.
-
-%% Pid has sent its request and waits in prim_inert for the answer.
-%% The caller has sent its request and waits for the answer, in
-%% inert_call's receive.
-waiting_for_answer(Pid) ->
-    case process_info(Pid, [current_function, status]) of
-        [{current_function, {inert_call, wait, _}}, {status, waiting}] -> true;
-        _ -> false
-    end.
-
-%% Fun() while the shared service forwards nothing, and its result. The
-%% service is resumed however Fun returns: left suspended, it would answer
-%% no later case's request (each would end in its timetrap).
-while_service_suspended(Fun) ->
-    Srv = inert:pollid(),
-    ok = sys:suspend(Srv),
-    try
-        Fun()
-    after
-        ok = sys:resume(Srv)
-    end.
 
 %% An fd number that is not open.
 closed_fd() ->

@@ -41,6 +41,10 @@ samples() ->
      {dup, inert_req:encode(inert_req:dup(P, ref(7), 13))},
      {open, inert_req:encode(inert_req:open(P, ref(8), Spec))},
      {termios, inert_req:encode(inert_req:termios(P, ref(9), 14, #{speed => 115200, raw => true}))},
+     {io_open, inert_req:encode(inert_req:io_open(P, ref(10), 15, stream, 65536, 262144))},
+     {io_credit, inert_req:encode(inert_req:io_credit(P, ref(10), 131072))},
+     {io_send, inert_req:encode(inert_req:io_send(P, ref(10), <<"hello">>))},
+     {io_close, inert_req:encode(inert_req:io_close(P, ref(10)))},
      {ack, inert_req:ack(5)}].
 
 -define(NODE, "inert@frames").

@@ -6,7 +6,8 @@
          in_other_process/1, armed_entries/1, await_armed/1, await/2, await/3,
          await_value/4, under_each_poller/2,
          refute_message/1, flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
-         daemon_fds/0, daemon_fds/1, vm_sockets/0]).
+         daemon_fds/0, daemon_fds/1, vm_sockets/0,
+         waiting_for_answer/1, while_service_suspended/1]).
 -export([collect_logs/1, logged/0, stop_collecting_logs/0, log/2]).
 -export([collect_domain/1, stop_collecting_domain/0, await_event/3]).
 -export([init_per_suite/1, end_per_suite/1, init_per_testcase/1, end_per_testcase/0,
@@ -275,3 +276,25 @@ log(Event, #{config := #{collector := Pid, whole := true}}) ->
 log(#{level := Level, msg := Msg}, #{config := #{collector := Pid}}) ->
     Pid ! {logged, Level, Msg},
     ok.
+
+%% Whether Pid is blocked in a call of the API, waiting for the answer
+%% the service forwards (inert_call:wait).
+-spec waiting_for_answer(pid()) -> boolean().
+waiting_for_answer(Pid) ->
+    case process_info(Pid, [current_function, status]) of
+        [{current_function, {inert_call, wait, _}}, {status, waiting}] -> true;
+        _ -> false
+    end.
+
+%% Fun() while the shared service forwards nothing, and its result. The
+%% service is resumed however Fun returns: left suspended, it would answer
+%% no later case's request (each would end in its timetrap).
+-spec while_service_suspended(fun(() -> T)) -> T.
+while_service_suspended(Fun) ->
+    Srv = inert:pollid(),
+    ok = sys:suspend(Srv),
+    try
+        Fun()
+    after
+        ok = sys:resume(Srv)
+    end.
