@@ -37,7 +37,6 @@ type config struct {
 	acceptTimeout time.Duration
 	verbose       bool          // -v: a debug line for every request
 	spin          time.Duration // poll without blocking this long before sleeping
-	spinGate      bool          // -spin-gate: no spin while the CPUs are contended
 	poller        string        // -poller: one of pollers
 	recheck       time.Duration // -recheck: interval of the armed fds' re-check (0: never)
 }
@@ -45,7 +44,6 @@ type config struct {
 // daemon is the single event loop: stdin, the side channel and every armed
 // fd are in one pollset, handled by one goroutine.
 type daemon struct {
-	gate *spinGate // -spin-gate: no spin while the CPUs are contended (prototype)
 	cfg  config
 	log  *logger // every line inertd logs (log.go)
 	ps   pollset.Poller
@@ -92,10 +90,6 @@ func run(cfg config, logger *logger) int {
 		vmGone: -1,
 		buf:    make([]byte, protocol.MaxFrame+1),
 		events: make([]pollset.Event, eventBatch),
-	}
-	if cfg.spinGate {
-		d.gate = newSpinGate()
-		defer d.gate.close()
 	}
 	err := d.serve()
 	// An orderly stop closes stdin, stdout and then the side channel,
@@ -363,7 +357,7 @@ func (d *daemon) loop(deadline time.Time) error {
 // blocking for that long, so that a burst finds the loop running instead
 // of asleep (a wake-up costs tens of µs on a virtual machine).
 func (d *daemon) wait(msec int) (int, error) {
-	if d.cfg.spin > 0 && msec != 0 && (d.gate == nil || d.gate.open(time.Now())) {
+	if d.cfg.spin > 0 && msec != 0 {
 		until := time.Now().Add(d.cfg.spin)
 		for time.Now().Before(until) {
 			if n, err := d.ps.Wait(d.events, 0); n > 0 || err != nil {

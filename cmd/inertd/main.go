@@ -53,7 +53,6 @@ func main() {
 	vmPID := flag.Int("vm-pid", 0, "OS pid of the Erlang VM: the only process allowed on the side channel (required)")
 	acceptTimeout := flag.Duration("accept-timeout", 10*time.Second, "how long to wait for the VM to connect the side channel")
 	verbose := flag.Bool("v", false, "log a debug line for every request")
-	spinGate := flag.Bool("spin-gate", false, "no spin while /proc/pressure/cpu shows the CPUs contended (prototype)")
 	spin := flag.Duration("spin", defaultSpin, "after activity, poll without blocking this long before sleeping (0: never; at most 10ms)")
 	recheck := flag.Duration("recheck", defaultRecheck, "while fds are armed, check this often that the VM still holds each one, and drop those it closed (0: never)")
 	poller := flag.String("poller", pollers[0], "kernel readiness interface: "+strings.Join(pollers, ", ")+" (auto: io_uring where the kernel allows it, else epoll)")
@@ -65,5 +64,5 @@ func main() {
 		logger.down(false) // no protocol: stderr
 		os.Exit(64)
 	}
-	os.Exit(run(config{vmPID: *vmPID, acceptTimeout: *acceptTimeout, verbose: *verbose, spin: *spin, spinGate: *spinGate, poller: *poller, recheck: *recheck}, logger))
+	os.Exit(run(config{vmPID: *vmPID, acceptTimeout: *acceptTimeout, verbose: *verbose, spin: *spin, poller: *poller, recheck: *recheck}, logger))
 }
