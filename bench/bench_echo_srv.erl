@@ -15,6 +15,13 @@
 %%            connection that arms `inert:fdset(FD)' on `inet:getfd/1',
 %%            and on `{inert_read, _, FD}' does one `gen_tcp:recv(S, 0)',
 %%            answers, and arms again; on either inert (bench_rearm).
+%%   dup_kept, dup_per_wait  prototypes of readiness without inertd
+%%            (bench_proto): the rearm server, waiting instead on a
+%%            `socket' object made on a dup of the connection's fd
+%%            (`socket:open(FD, #{dup => true})'), whose `recv' peek
+%%            `nowait' has ERTS's own poll set report readability; the
+%%            dup kept for the connection's life, or made for each wait
+%%            and closed after it.
 %%   io       an I/O handle (inert_io) in `{active, true}' on the
 %%            accepted socket's fd: inertd reads and writes it; the
 %%            connection process echoes each `{inert_io, H, Data}' with
@@ -26,7 +33,7 @@
 
 -export_type([server/0, kind/0]).
 
--type kind() :: inert | native | socket | gen | rearm | io.
+-type kind() :: inert | native | socket | gen | rearm | io | dup_kept | dup_per_wait.
 -type server() :: {kind(), pid(), inet:port_number()}.
 
 %% @doc Start the echo server of a contender; returns its port.
@@ -46,12 +53,18 @@ stop({_, Pid, _}) ->
     exit(Pid, kill),
     receive {'DOWN', Ref, process, Pid, _} -> ok end.
 
-listen(Gen, Parent) when Gen =:= gen; Gen =:= rearm ->
+listen(Gen, Parent) when Gen =:= gen; Gen =:= rearm; Gen =:= dup_kept;
+                          Gen =:= dup_per_wait ->
     {ok, L} = gen_tcp:listen(0, [binary, {ip, {127, 0, 0, 1}}, {active, false},
                                  {reuseaddr, true}, {nodelay, true}, {backlog, 128}]),
     {ok, Port} = inet:port(L),
     Parent ! {listening, self(), Port},
-    gen_accept(L, case Gen of gen -> fun gen_echo/1; rearm -> fun rearm_start/1 end);
+    gen_accept(L, case Gen of
+                      gen -> fun gen_echo/1;
+                      rearm -> fun rearm_start/1;
+                      dup_kept -> fun dup_kept_start/1;
+                      dup_per_wait -> fun dup_per_wait_start/1
+                  end);
 listen(Kind, Parent) ->
     {ok, L} = socket:open(inet, stream, tcp),
     ok = socket:setopt(L, {socket, reuseaddr}, true),
@@ -195,4 +208,65 @@ rearm_wait(S, Fd) ->
                 {error, _} ->
                     gen_tcp:close(S)
             end
+    end.
+
+%%--------------------------------------------------------------------
+%% Prototypes: gen_tcp passive, readiness from a socket object on a dup
+%%--------------------------------------------------------------------
+
+%% The dup lives as long as the connection: a close of the gen_tcp
+%% socket alone would leave the connection open (the dup holds it).
+dup_kept_start(S) ->
+    {ok, Fd} = inet:getfd(S),
+    {ok, D} = socket:open(Fd, #{dup => true}),
+    dup_kept_wait(S, D).
+
+dup_kept_wait(S, D) ->
+    case readable(D) of
+        ok ->
+            case gen_tcp:recv(S, 0, 5000) of
+                {ok, Data} ->
+                    ok = gen_tcp:send(S, Data),
+                    dup_kept_wait(S, D);
+                {error, _} ->
+                    _ = socket:close(D),
+                    gen_tcp:close(S)
+            end;
+        {error, _} ->
+            _ = socket:close(D),
+            gen_tcp:close(S)
+    end.
+
+%% A dup for each wait, closed once it said readable: what closing the
+%% connection's fd in the VM needs to really close it.
+dup_per_wait_start(S) ->
+    {ok, Fd} = inet:getfd(S),
+    dup_per_wait(S, Fd).
+
+dup_per_wait(S, Fd) ->
+    {ok, D} = socket:open(Fd, #{dup => true}),
+    Ready = readable(D),
+    ok = socket:close(D),
+    case Ready of
+        ok ->
+            case gen_tcp:recv(S, 0, 5000) of
+                {ok, Data} ->
+                    ok = gen_tcp:send(S, Data),
+                    dup_per_wait(S, Fd);
+                {error, _} ->
+                    gen_tcp:close(S)
+            end;
+        {error, _} ->
+            gen_tcp:close(S)
+    end.
+
+%% Wait until D has data to read (a peek that does not take it).
+readable(D) ->
+    case socket:recv(D, 0, [peek], nowait) of
+        {ok, _} ->
+            ok;
+        {select, {select_info, _, Handle}} ->
+            receive {'$socket', D, select, Handle} -> ok end;
+        {error, _} = Error ->
+            Error
     end.

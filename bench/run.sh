@@ -9,6 +9,9 @@
 #   bench/run.sh smoke   what `make bench-smoke` runs (well under 60 s):
 #                        the same harness with tiny counts, into
 #                        bench/out/smoke/; checks it runs, not how fast
+#   bench/run.sh proto [REPS]  prototypes against native inert
+#                        (bench/bench_proto.erl, ~10 s a round, default 5
+#                        rounds): a table on stdout, nothing written
 # Expects `make build` to have run (the inert application and priv/inertd).
 # INERT_EBIN=<dir> benchmarks another build of the application (its
 # inertd is the one in that build's priv/), e.g. to measure a change
@@ -24,7 +27,8 @@ cd "$(dirname "$0")/.."
 case "$mode" in
     full)  out=bench/out;       png=bench/wake-latency.png; md=BENCHMARKS.md ;;
     smoke) out=bench/out/smoke; png=bench/out/smoke/wake-latency.png; md="" ;;
-    *) echo "usage: $0 full|smoke" >&2; exit 2 ;;
+    proto) out=bench/out; png=""; md="" ;;
+    *) echo "usage: $0 full|smoke|proto [REPS]" >&2; exit 2 ;;
 esac
 ebin=${INERT_EBIN:-erlang/inert/_build/default/lib/inert/ebin}
 [ -f "$ebin/inert.beam" ] || { echo "bench: no inert.beam in $ebin: run 'make build' first" >&2; exit 1; }
@@ -43,7 +47,7 @@ busy_pct() {
     set -- $(head -n 1 /proc/stat); t1=$(( $2+$3+$4+$5+$6+$7+$8+$9 )); i1=$(( $5+$6 ))
     echo $(( 100 - 100 * (i1 - i0) / (t1 - t0 + 1) ))
 }
-if [ "$mode" = full ]; then
+if [ "$mode" != smoke ]; then
     waited=0
     while b=$(busy_pct); [ "$b" -ge 25 ] && [ "$waited" -lt "${BENCH_QUIET_WAIT:-120}" ]; do
         [ "$waited" -eq 0 ] && echo "bench: other processes keep ${b}% of the CPUs busy; waiting for quiet"
@@ -79,6 +83,9 @@ else
     echo "bench: $BENCH_NATIVE_WHY" >&2
 fi
 
+if [ "$mode" = proto ]; then
+    exec erl -noshell -pa "$ebin" -pa bench/out/ebin -run bench_proto main "${2:-5}"
+fi
 erl -noshell -pa "$ebin" -pa bench/out/ebin -run bench_main main "$mode" "$out" $md
 native=0; [ -f "$out/wake_native.dat" ] && native=1
 gnuplot -e "outdir='$out'; png='$png'; native=$native" bench/wake-latency.gp

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -55,6 +56,11 @@ func dropPrivileges() (kept privileges, warn string, err error) {
 	}
 	var keep [2]unix.CapUserData
 	keep[0].Permitted = data[0].Permitted & keptBits
+	defer func() {
+		if err == nil {
+			keptSets.Store(&keep)
+		}
+	}()
 	kept = privileges{bindService: keep[0].Permitted&bindServiceBit != 0,
 		netAdmin: keep[0].Permitted&netAdminBit != 0, ptrace: keep[0].Permitted&ptraceBit != 0}
 	if data == keep {
@@ -81,6 +87,11 @@ func dropPrivileges() (kept privileges, warn string, err error) {
 	return kept, "", nil
 }
 
+// keptSets holds the sets every thread has once dropPrivileges has
+// succeeded (permitted: what was kept; effective, inheritable: empty), so
+// that withCapability needs no capget per call; nil before.
+var keptSets atomic.Pointer[[2]unix.CapUserData]
+
 // withBindService runs fn with CAP_NET_BIND_SERVICE effective on the
 // calling thread, then empties the effective set again.
 func withBindService(fn func() error) error { return withCapability(bindServiceBit, fn) }
@@ -101,7 +112,9 @@ func withCapability(bit uint32, fn func() error) error {
 	defer runtime.UnlockOSThread()
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
+	if kept := keptSets.Load(); kept != nil {
+		data = *kept // the sets never change after dropPrivileges
+	} else if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return os.NewSyscallError("capget", err)
 	}
 	if data[0].Permitted&bit == 0 {

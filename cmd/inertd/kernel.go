@@ -139,13 +139,24 @@ func bindSocket(fd int, sa unix.Sockaddr) error {
 // connected unix socket names the process that made the socket at its
 // other end (for the VM's end, inertd's listener); every other socket the
 // VM may arm names another process, or no process at all (TCP, UDP).
+//
+// A socket found not to be the side channel stays so: once inertd has
+// accepted its one peer it listens no more, so no socket can come to have
+// inertd at its other end, and a new socket that reuses the inode of a
+// closed one cannot either. So each socket's SO_PEERCRED is asked once
+// (the re-arms of a connection cost one fstat), with at most maxOthers
+// remembered.
 type plumbing struct {
-	pipes [2]driver.FileID // fstat of stdin and stdout
-	self  int32
+	pipes  [2]driver.FileID // fstat of stdin and stdout
+	self   int32
+	others map[driver.FileID]struct{} // sockets whose peer is not inertd
 }
 
+// maxOthers bounds plumbing.others; past it the set starts again empty.
+const maxOthers = 1 << 16
+
 func newPlumbing() (plumbing, error) {
-	p := plumbing{self: int32(os.Getpid())}
+	p := plumbing{self: int32(os.Getpid()), others: make(map[driver.FileID]struct{})}
 	for i, fd := range []int{stdin, stdout} {
 		id, err := osFiles{}.Identity(fd)
 		if err != nil {
@@ -167,5 +178,18 @@ func (p *plumbing) isOwn(fd int) bool {
 	if id == p.pipes[0] || id == p.pipes[1] {
 		return true
 	}
-	return st.Mode&unix.S_IFMT == unix.S_IFSOCK && peerIs(fd, p.self)
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return false
+	}
+	if _, other := p.others[id]; other {
+		return false
+	}
+	if peerIs(fd, p.self) {
+		return true
+	}
+	if len(p.others) >= maxOthers {
+		clear(p.others)
+	}
+	p.others[id] = struct{}{}
+	return false
 }

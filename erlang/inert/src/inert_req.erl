@@ -134,25 +134,50 @@ encode(Term) -> term_to_binary(Term, [{minor_version, 1}]).
 -spec send(socket:socket(), request(), fd() | none, inert_deadline:deadline()) ->
     ok | {error, send_error()}.
 send(Sock, Req, FD, Deadline) ->
-    send_msg(Sock, msg(Req, FD), Deadline).
+    Msg = msg(Req, FD),
+    %% First without a timeout, which spares the deadline's clock reads
+    %% and timer (about 0.4 us of the 2.4 a send costs); only a full side
+    %% channel takes the timed path.
+    case socket:sendmsg(Sock, Msg, nowait) of
+        ok ->
+            ok;
+        {select, {select_info, _, _} = SelectInfo} ->
+            ok = drop_select(Sock, SelectInfo),
+            send_msg(Sock, Msg, Deadline);
+        {select, {SelectInfo, _Rest}} ->
+            %% Part of a message: not on a seqpacket socket.
+            ok = drop_select(Sock, SelectInfo),
+            {error, eio};
+        Other ->
+            send_result(Other)
+    end.
+
+%% A nowait send that found no room left a select pending: take it back,
+%% and its message if it came meanwhile.
+drop_select(Sock, {select_info, _Tag, Handle} = SelectInfo) ->
+    _ = socket:cancel(Sock, SelectInfo),
+    receive
+        {'$socket', Sock, select, Handle} -> ok
+    after 0 ->
+        ok
+    end.
 
 send_msg(Sock, Msg, Deadline) ->
     case socket:sendmsg(Sock, Msg, inert_deadline:chunk(Deadline)) of
-        ok ->
-            ok;
         {error, timeout} ->
             case inert_deadline:left(Deadline) of
                 0 -> {error, timeout};
                 _ -> send_msg(Sock, Msg, Deadline)
             end;
-        {error, {Reason, _Rest}} ->
-            {error, Reason};
-        {error, _} = Error ->
-            Error;
-        {ok, _Rest} ->
-            %% Not on a seqpacket socket: a message is sent whole.
-            {error, eio}
+        Other ->
+            send_result(Other)
     end.
+
+send_result(ok) -> ok;
+send_result({error, {Reason, _Rest}}) -> {error, Reason};
+send_result({error, _} = Error) -> Error;
+%% Not on a seqpacket socket: a message is sent whole.
+send_result({ok, _Rest}) -> {error, eio}.
 
 msg(Req, none) ->
     #{iov => [encode(Req)]};
