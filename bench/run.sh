@@ -9,6 +9,9 @@
 #   bench/run.sh smoke   what `make bench-smoke` runs (well under 60 s):
 #                        the same harness with tiny counts, into
 #                        bench/out/smoke/; checks it runs, not how fast
+#   bench/run.sh phases REPS PHASE...  some phases alone against native
+#                        inert, alternating (bench/bench_phases.erl): one
+#                        line per phase on stdout, nothing written
 #   bench/run.sh proto [REPS]  prototypes against native inert
 #                        (bench/bench_proto.erl, ~10 s a round, default 5
 #                        rounds): a table on stdout, nothing written
@@ -27,8 +30,8 @@ cd "$(dirname "$0")/.."
 case "$mode" in
     full)  out=bench/out;       png=bench/wake-latency.png; md=BENCHMARKS.md ;;
     smoke) out=bench/out/smoke; png=bench/out/smoke/wake-latency.png; md="" ;;
-    proto) out=bench/out; png=""; md="" ;;
-    *) echo "usage: $0 full|smoke|proto [REPS]" >&2; exit 2 ;;
+    proto|phases) out=bench/out; png=""; md="" ;;
+    *) echo "usage: $0 full|smoke|proto [REPS]|phases REPS PHASE..." >&2; exit 2 ;;
 esac
 ebin=${INERT_EBIN:-erlang/inert/_build/default/lib/inert/ebin}
 [ -f "$ebin/inert.beam" ] || { echo "bench: no inert.beam in $ebin: run 'make build' first" >&2; exit 1; }
@@ -83,6 +86,10 @@ else
     echo "bench: $BENCH_NATIVE_WHY" >&2
 fi
 
+if [ "$mode" = phases ]; then
+    shift
+    exec erl -noshell -pa "$ebin" -pa bench/out/ebin -run bench_phases main "$@"
+fi
 if [ "$mode" = proto ]; then
     exec erl -noshell -pa "$ebin" -pa bench/out/ebin -run bench_proto main "${2:-5}"
 fi
