@@ -36,7 +36,8 @@
     flood_of_100_mb_into_a_passive_handle_stays_bounded/1,
     round_trip_and_flow_control_under_each_poller/1,
     pty_bytes_arrive_in_order_both_ways/1,
-    pty_passive_consumer_blocks_the_writer_until_it_reads/1
+    pty_passive_consumer_blocks_the_writer_until_it_reads/1,
+    pty_datagram_sends_arrive_whole_however_the_tty_takes_them/1
 ]).
 
 suite() ->
@@ -66,7 +67,8 @@ all() ->
 
 groups() ->
     [{pty, [], [pty_bytes_arrive_in_order_both_ways,
-                pty_passive_consumer_blocks_the_writer_until_it_reads]},
+                pty_passive_consumer_blocks_the_writer_until_it_reads,
+                pty_datagram_sends_arrive_whole_however_the_tty_takes_them]},
      {slow, [], [flood_of_100_mb_into_a_passive_handle_stays_bounded]}].
 
 init_per_suite(Config) ->
@@ -512,6 +514,21 @@ pty_flow_control(Poller) ->
     ?assert(byte_size(Body) >= Sent, {Sent, byte_size(Body)}),
     ?assert(byte_size(Body) < Sent + ?PTY_CHUNK, {Sent, byte_size(Body)}),
     ?assertEqual(counter_bytes(0, byte_size(Body)), Body),
+    ok = inert_io:close(W),
+    ok = inert_io:close(R).
+
+%% A handle in datagram mode on a fd that is not a datagram socket (a
+%% pty's controlling side: one message per read, one write per send):
+%% the tty takes part of a long send at a time, and the rest is written
+%% after it, so 20 sends of 60,000 bytes arrive whole and in order at
+%% the peer's handle (before, inertd counted a short write of a
+%% datagram as the whole of it and dropped the rest).
+pty_datagram_sends_arrive_whole_however_the_tty_takes_them(_Config) ->
+    {W, R} = pty_handles([{type, datagram}], [{active, true}]),
+    Sends = [crypto:strong_rand_bytes(60000) || _ <- lists:seq(1, 20)],
+    [ok = inert_io:send(W, B) || B <- Sends],
+    All = iolist_to_binary(Sends),
+    ?assertEqual(All, collect(R, byte_size(All))),
     ok = inert_io:close(W),
     ok = inert_io:close(R).
 
