@@ -275,9 +275,10 @@ func (t *Table) write(h *handle) bool {
 		}
 		sent += int64(n)
 		h.off += n
-		if h.off >= len(h.queue[0]) || h.typ == protocol.IODatagram {
-			// A datagram is written whole or not at all.
-			sent += int64(len(h.queue[0]) - h.off)
+		// A datagram socket takes a datagram whole or fails; an fd
+		// that takes part of a write (a pipe, a tty) gets the rest
+		// next, whatever the handle's type: no byte is dropped.
+		if h.off >= len(h.queue[0]) {
 			h.queue[0] = nil
 			h.queue, h.off = h.queue[1:], 0
 		}

@@ -62,7 +62,8 @@
 %% <ul>
 %% <li>`{type, stream | datagram}' (`stream'): `datagram' makes each read
 %%   one message (UDP, `SOCK_SEQPACKET', TUN) and each `send/2' one
-%%   write; `stream' is a byte stream.</li>
+%%   write (a pipe or tty that takes part of it gets the rest next);
+%%   `stream' is a byte stream.</li>
 %% <li>`{packet, raw | 1 | 2 | 4}' (`raw', streams only): a big-endian
 %%   length header of 1, 2 or 4 bytes before each packet, as in
 %%   `gen_tcp'; messages and `recv/3' give whole packets, without the

@@ -5,7 +5,8 @@
 %% TUN interface in a network namespace the case makes itself (a peer VM
 %% started under `unshare -n'), carrying a datagram each way. Traffic
 %% never leaves that namespace. The VM reads and writes the fds with
-%% open_port({fd, FD, FD}, ...): no socket can wrap them.
+%% open_port({fd, FD, FD}, ...) (no socket can wrap them), and the TUN
+%% also through an I/O handle (inert_io).
 -module(inert_device_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -14,6 +15,7 @@
 -import(inert_test_lib, [await/3, await_value/4, waiting_for_answer/1, while_service_suspended/1]).
 
 -define(UDP, 17).
+-define(ICMP, 1).
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
@@ -23,10 +25,11 @@
     pty_of_a_dead_caller_is_closed_both_sides/1,
     termios_sets_the_line_of_a_tty_the_vm_holds/1,
     tun_in_a_namespace_carries_a_datagram_each_way/1,
+    tun_through_an_io_handle_carries_a_packet_each_way_and_an_echo/1,
     tun_without_net_admin_is_eperm_and_inertd_serves/1
 ]).
 %% Run in the peer VM of the TUN cases.
--export([tun_round_trip/0, tun_open_refused/0]).
+-export([tun_round_trip/0, tun_io_round_trip/0, tun_open_refused/0]).
 
 suite() ->
     [{timetrap, {seconds, 60}}].
@@ -38,6 +41,7 @@ all() ->
         pty_of_a_dead_caller_is_closed_both_sides,
         termios_sets_the_line_of_a_tty_the_vm_holds,
         tun_in_a_namespace_carries_a_datagram_each_way,
+        tun_through_an_io_handle_carries_a_packet_each_way_and_an_echo,
         tun_without_net_admin_is_eperm_and_inertd_serves
     ].
 
@@ -182,6 +186,39 @@ tun_in_a_namespace_carries_a_datagram_each_way(_Config) ->
             end
     end.
 
+%% The same TUN interface read and written through an I/O handle
+%% (inert_io, datagram mode, {active, true}) instead of an fd port: a
+%% UDP datagram sent to an address routed to the interface arrives as
+%% one {inert_io, H, Packet} message, the whole IPv4 packet (its total
+%% length is the message's size) with the right destination and
+%% payload; a UDP packet built here (header and UDP checksums set) sent
+%% with inert_io:send/2 is delivered to the socket in the namespace;
+%% an ICMP echo request sent through the handle is answered by the
+%% namespace's kernel with an echo reply that comes back as one message.
+tun_through_an_io_handle_carries_a_packet_each_way_and_an_echo(_Config) ->
+    case netns_peer([]) of
+        {skip, _} = Skip ->
+            Skip;
+        {ok, Peer} ->
+            try peer:call(Peer, ?MODULE, tun_io_round_trip, [], 30000) of
+                {Packet, Received, Reply} ->
+                    <<4:4, IHL:4, _:8, Len:16, _:5/binary, ?UDP:8, _:2/binary, 10, 99, 0, 1,
+                      10, 99, 0, 2, _/binary>> = Packet,
+                    ?assertEqual(Len, byte_size(Packet)),
+                    <<_:IHL/unit:32, 4001:16, 4002:16, _:4/binary, Payload/binary>> = Packet,
+                    ?assertEqual(<<"to the handle">>, Payload),
+                    ?assertEqual({{10, 99, 0, 2}, 4002, <<"from the handle">>}, Received),
+                    <<4:4, RIHL:4, _:8, RLen:16, _:5/binary, ?ICMP:8, _:2/binary, 10, 99, 0, 1,
+                      10, 99, 0, 2, _/binary>> = Reply,
+                    ?assertEqual(RLen, byte_size(Reply)),
+                    <<_:RIHL/unit:32, ICMP/binary>> = Reply,
+                    ?assertMatch(<<0, 0, _:16, 16#1e57:16, 1:16, "ping through the handle">>, ICMP),
+                    ?assertEqual(0, checksum(ICMP))
+            after
+                peer:stop(Peer)
+            end
+    end.
+
 %% A peer VM whose inertd lacks CAP_NET_ADMIN (the peer runs without it
 %% in its bounding set) is answered eperm and its inertd goes on serving.
 tun_without_net_admin_is_eperm_and_inertd_serves(_Config) ->
@@ -220,6 +257,28 @@ tun_round_trip() ->
     close_ports_and_fds([Port], [Tun]),
     {Name, Info, Packet, Received}.
 
+%% In the peer: inert, a TUN interface whose fd only an I/O handle holds,
+%% its address, a UDP datagram each way and an echo. Returns what the
+%% case checks.
+tun_io_round_trip() ->
+    ok = inert:start(),
+    {ok, Tun, #{name := Name}} = inert_fd:open(#{type => tun, name => <<"inert%d">>}),
+    {ok, H} = inert_io:open(Tun, [{type, datagram}, {active, true}]),
+    ok = inert_fd:close(Tun),
+    N = binary_to_list(Name),
+    "" = os:cmd("ip addr add 10.99.0.1/24 dev " ++ N ++ " 2>&1 && ip link set " ++ N ++ " up 2>&1"),
+    {ok, U} = gen_udp:open(4001, [binary, {ip, {10, 99, 0, 1}}, {active, false}]),
+    ok = gen_udp:send(U, {10, 99, 0, 2}, 4002, <<"to the handle">>),
+    Packet = receive_ipv4(H, ?UDP, erlang:monotonic_time(millisecond) + 5000),
+    ok = inert_io:send(H, udp4({10, 99, 0, 2}, 4002, {10, 99, 0, 1}, 4001, <<"from the handle">>, true)),
+    {ok, Received} = gen_udp:recv(U, 0, 5000),
+    ok = gen_udp:close(U),
+    ok = inert_io:send(H, icmp4_echo({10, 99, 0, 2}, {10, 99, 0, 1}, 16#1e57, 1,
+                                     <<"ping through the handle">>)),
+    Reply = receive_ipv4(H, ?ICMP, erlang:monotonic_time(millisecond) + 5000),
+    ok = inert_io:close(H),
+    {Packet, Received, Reply}.
+
 %% In the peer: a TUN open refused, and a pty open served after it.
 tun_open_refused() ->
     ok = inert:start(),
@@ -239,19 +298,57 @@ receive_ipv4(Port, Deadline) ->
         error({no_ipv4_packet_on_the_tun_fd_within_ms, 5000})
     end.
 
-%% An IPv4 UDP datagram, header checksum set, UDP checksum none.
+%% The first IPv4 packet of protocol Proto that the handle H delivers
+%% (the kernel sends IPv6 of its own on a new interface).
+receive_ipv4(H, Proto, Deadline) ->
+    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+    receive
+        {inert_io, H, <<4:4, _:68, Proto:8, _/binary>> = Packet} -> Packet;
+        {inert_io, H, _Other} -> receive_ipv4(H, Proto, Deadline)
+    after Left ->
+        error({no_ipv4_packet_from_the_handle_within_ms, Proto, 5000})
+    end.
+
+%% An IPv4 UDP datagram, header checksum set, UDP checksum none (the
+%% fd port case) or set (the handle case).
 udp4(Src, SrcPort, Dst, DstPort, Payload) ->
-    Len = 28 + byte_size(Payload),
-    Header0 = <<4:4, 5:4, 0, Len:16, 0:16, 0:16, 64, ?UDP, 0:16,
+    udp4(Src, SrcPort, Dst, DstPort, Payload, false).
+
+udp4(Src, SrcPort, Dst, DstPort, Payload, Checksum) ->
+    ULen = 8 + byte_size(Payload),
+    [S, D] = [list_to_binary(tuple_to_list(A)) || A <- [Src, Dst]],
+    Sum = case Checksum of
+              false -> 0;
+              true -> nonzero(checksum(<<S/binary, D/binary, 0, ?UDP, ULen:16, SrcPort:16,
+                                         DstPort:16, ULen:16, 0:16, Payload/binary>>))
+          end,
+    ipv4(?UDP, Src, Dst, <<SrcPort:16, DstPort:16, ULen:16, Sum:16, Payload/binary>>).
+
+%% A computed UDP checksum of 0 is sent as 16#ffff (0 means none).
+nonzero(0) -> 16#ffff;
+nonzero(Sum) -> Sum.
+
+%% An IPv4 ICMP echo request, both checksums set.
+icmp4_echo(Src, Dst, Id, Seq, Payload) ->
+    Sum = checksum(<<8, 0, 0:16, Id:16, Seq:16, Payload/binary>>),
+    ipv4(?ICMP, Src, Dst, <<8, 0, Sum:16, Id:16, Seq:16, Payload/binary>>).
+
+%% An IPv4 packet of protocol Proto around Body, header checksum set.
+ipv4(Proto, Src, Dst, Body) ->
+    Len = 20 + byte_size(Body),
+    Header0 = <<4:4, 5:4, 0, Len:16, 0:16, 0:16, 64, Proto, 0:16,
                 (list_to_binary(tuple_to_list(Src)))/binary,
                 (list_to_binary(tuple_to_list(Dst)))/binary>>,
     <<H1:10/binary, 0:16, H2/binary>> = Header0,
     Sum = checksum(Header0),
-    <<H1/binary, Sum:16, H2/binary, SrcPort:16, DstPort:16, (8 + byte_size(Payload)):16,
-      0:16, Payload/binary>>.
+    <<H1/binary, Sum:16, H2/binary, Body/binary>>.
 
-checksum(Header) ->
-    S = lists:sum([W || <<W:16>> <= Header]),
+%% The internet checksum (RFC 1071) of Bin; 0 over data that carries
+%% its own checksum means it is right.
+checksum(Bin) when byte_size(Bin) rem 2 =:= 1 ->
+    checksum(<<Bin/binary, 0>>);
+checksum(Bin) ->
+    S = lists:sum([W || <<W:16>> <= Bin]),
     Folded = (S band 16#ffff) + (S bsr 16),
     (bnot ((Folded band 16#ffff) + (Folded bsr 16))) band 16#ffff.
 

@@ -10,6 +10,9 @@
 
 -import(inert_test_lib, [await/3, await_value/4]).
 
+%% The chunk of the pty flow-control case's sends.
+-define(PTY_CHUNK, 4096).
+
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_group/2, end_per_group/2, init_per_testcase/2, end_per_testcase/2]).
 -export([
@@ -31,7 +34,10 @@
     bad_input_is_an_error_not_a_crash/1,
     named_pipe_both_ends/1,
     flood_of_100_mb_into_a_passive_handle_stays_bounded/1,
-    round_trip_and_flow_control_under_each_poller/1
+    round_trip_and_flow_control_under_each_poller/1,
+    pty_bytes_arrive_in_order_both_ways/1,
+    pty_passive_consumer_blocks_the_writer_until_it_reads/1,
+    pty_datagram_sends_arrive_whole_however_the_tty_takes_them/1
 ]).
 
 suite() ->
@@ -56,10 +62,14 @@ all() ->
      bad_input_is_an_error_not_a_crash,
      named_pipe_both_ends,
      round_trip_and_flow_control_under_each_poller,
+     {group, pty},
      {group, slow}].
 
 groups() ->
-    [{slow, [], [flood_of_100_mb_into_a_passive_handle_stays_bounded]}].
+    [{pty, [], [pty_bytes_arrive_in_order_both_ways,
+                pty_passive_consumer_blocks_the_writer_until_it_reads,
+                pty_datagram_sends_arrive_whole_however_the_tty_takes_them]},
+     {slow, [], [flood_of_100_mb_into_a_passive_handle_stays_bounded]}].
 
 init_per_suite(Config) ->
     inert_test_lib:init_per_suite(Config).
@@ -68,7 +78,9 @@ end_per_suite(Config) ->
     inert_test_lib:end_per_suite(Config).
 
 init_per_group(slow, Config) ->
-    inert_test_lib:slow_group(Config).
+    inert_test_lib:slow_group(Config);
+init_per_group(pty, Config) ->
+    Config.
 
 end_per_group(_, _Config) ->
     ok.
@@ -448,6 +460,78 @@ round_trip_and_flow_control_under_each_poller(_Config) ->
         ok = gen_tcp:close(Peer)
     end).
 
+%% A pty pair opened by inertd (raw mode), a handle on each side, the
+%% VM's fds closed: 300 kB of random bytes sent through the peer's
+%% handle arrive whole and in order at the controlling side's handle,
+%% and 300 kB the other way; closing the peer's handle (the last fd of
+%% the peer) ends the controlling side's handle with the kernel's eio,
+%% after which it is closed.
+pty_bytes_arrive_in_order_both_ways(_Config) ->
+    {Ctl, Peer} = pty_handles([{active, true}], [{active, true}]),
+    ToCtl = crypto:strong_rand_bytes(300000),
+    ok = inert_io:send(Peer, ToCtl),
+    ?assertEqual(ToCtl, collect(Ctl, byte_size(ToCtl))),
+    ToPeer = crypto:strong_rand_bytes(300000),
+    ok = inert_io:send(Ctl, ToPeer),
+    ?assertEqual(ToPeer, collect(Peer, byte_size(ToPeer))),
+    ok = inert_io:close(Peer),
+    receive {inert_io_error, Ctl, eio} -> ok after 5000 -> ct:fail(no_eio_after_the_peer_closed) end,
+    receive {inert_io_closed, Ctl} -> ok after 5000 -> ct:fail(no_closed_message) end,
+    ok = inert_test_lib:refute_message({inert_io, Ctl, '_'}),
+    ?assertEqual({error, closed}, inert_io:send(Ctl, <<"x">>)).
+
+%% Flow control on a pty: the peer's handle is passive and nobody reads
+%% it, so inertd stops reading the peer once the handle's buffer is
+%% full (it holds at most buffer + one read), the pty's buffer fills,
+%% the controlling side takes no more, inertd's send queue fills and a
+%% send through the controlling side's handle times out. Once the
+%% owner reads, the flow resumes: a last send returns ok, and what
+%% arrives is every byte sent with ok, in order, then possibly a
+%% prefix of the timed-out chunk, then the last send. Under io_uring
+%% and epoll alike.
+pty_passive_consumer_blocks_the_writer_until_it_reads(_Config) ->
+    inert_test_lib:under_each_poller([io_uring, epoll], fun pty_flow_control/1).
+
+pty_flow_control(Poller) ->
+    Buffer = 4096,
+    ReadSize = 1024,
+    {W, R} = pty_handles([{send_queue, 16384}, {send_timeout, 300}],
+                         [{buffer, Buffer}, {read_size, ReadSize}]),
+    Sent = send_counter_until_timeout(W, 0),
+    Held = held(R),
+    ct:pal("pty, ~p: ~b bytes sent with ok before a send timed out; the passive handle holds ~b",
+           [Poller, Sent, Held]),
+    ?assert(Held =< Buffer + ReadSize),
+    ?assert(Sent > Held),
+    Self = self(),
+    Trailer = <<"the flow resumed">>,
+    ok = inert_io:setopts(W, [{send_timeout, 10000}]),
+    Last = spawn_link(fun() -> Self ! {last_send, self(), inert_io:send(W, Trailer)} end),
+    Got = recv_until_suffix(R, Trailer, <<>>, erlang:monotonic_time(millisecond) + 20000),
+    receive {last_send, Last, LastSend} -> ?assertEqual(ok, LastSend)
+    after 10000 -> ct:fail(last_send_not_answered) end,
+    Body = binary:part(Got, 0, byte_size(Got) - byte_size(Trailer)),
+    ?assert(byte_size(Body) >= Sent, {Sent, byte_size(Body)}),
+    ?assert(byte_size(Body) < Sent + ?PTY_CHUNK, {Sent, byte_size(Body)}),
+    ?assertEqual(counter_bytes(0, byte_size(Body)), Body),
+    ok = inert_io:close(W),
+    ok = inert_io:close(R).
+
+%% A handle in datagram mode on a fd that is not a datagram socket (a
+%% pty's controlling side: one message per read, one write per send):
+%% the tty takes part of a long send at a time, and the rest is written
+%% after it, so 20 sends of 60,000 bytes arrive whole and in order at
+%% the peer's handle (before, inertd counted a short write of a
+%% datagram as the whole of it and dropped the rest).
+pty_datagram_sends_arrive_whole_however_the_tty_takes_them(_Config) ->
+    {W, R} = pty_handles([{type, datagram}], [{active, true}]),
+    Sends = [crypto:strong_rand_bytes(60000) || _ <- lists:seq(1, 20)],
+    [ok = inert_io:send(W, B) || B <- Sends],
+    All = iolist_to_binary(Sends),
+    ?assertEqual(All, collect(R, byte_size(All))),
+    ok = inert_io:close(W),
+    ok = inert_io:close(R).
+
 %% A producer writes 100 MB into a TCP socket whose handle is passive:
 %% inertd's resident memory and the handle process's memory stay
 %% bounded while the producer is blocked and while the owner drains it
@@ -478,6 +562,48 @@ flood_of_100_mb_into_a_passive_handle_stays_bounded(_Config) ->
 %%--------------------------------------------------------------------
 %% Helpers
 %%--------------------------------------------------------------------
+
+%% A pty pair opened by inertd in raw mode, a handle on each side
+%% ({Controlling, Peer}), the VM's two fds closed (inertd's copies are
+%% the only ones).
+pty_handles(CtlOpts, PeerOpts) ->
+    {ok, CtlFD, #{peer := PeerFD}} = inert_fd:open(#{type => pty, termios => #{raw => true}}),
+    {ok, Ctl} = inert_io:open(CtlFD, CtlOpts),
+    {ok, Peer} = inert_io:open(PeerFD, PeerOpts),
+    ok = inert_fd:close(CtlFD),
+    ok = inert_fd:close(PeerFD),
+    {Ctl, Peer}.
+
+%% Send ?PTY_CHUNK bytes of the counter stream at a time through H
+%% until a send times out; the bytes sent with ok (a failure past 16 MB).
+send_counter_until_timeout(_H, Sent) when Sent >= 16 * 1024 * 1024 ->
+    ct:fail({writer_never_blocked, {sent, Sent}});
+send_counter_until_timeout(H, Sent) ->
+    case inert_io:send(H, counter_bytes(Sent, ?PTY_CHUNK)) of
+        ok -> send_counter_until_timeout(H, Sent + ?PTY_CHUNK);
+        {error, timeout} -> Sent
+    end.
+
+%% Bytes [Offset, Offset + Len) of a stream of 32-bit big-endian
+%% counters (Offset a multiple of 4).
+counter_bytes(Offset, Len) ->
+    First = Offset div 4,
+    Whole = << <<I:32>> || I <- lists:seq(First, First + (Len + 3) div 4 - 1) >>,
+    binary:part(Whole, 0, Len).
+
+%% recv from H until what came ends with Suffix (which the counter
+%% stream cannot contain: it has no zero byte), before Deadline.
+recv_until_suffix(H, Suffix, Acc, Deadline) ->
+    case binary:longest_common_suffix([Acc, Suffix]) =:= byte_size(Suffix) of
+        true ->
+            Acc;
+        false ->
+            Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+            case inert_io:recv(H, 0, Left) of
+                {ok, B} -> recv_until_suffix(H, Suffix, <<Acc/binary, B/binary>>, Deadline);
+                Other -> ct:fail({no_suffix, Suffix, Other, {got, byte_size(Acc)}})
+            end
+    end.
 
 %% Wait until the handle holds N bytes it has not delivered (read from
 %% its state: the frame record), so that a refute_message after it
