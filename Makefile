@@ -2,6 +2,8 @@
 #   make demo   build everything and run the echo demo (examples/echo)
 #   make test   everything CI runs
 # Both install Erlang/OTP from Debian packages first when `erl` is absent.
+# More demos: make fdpass (examples/fdpass), make io-demo (examples/io:
+# inert_io handles on TCP connections and on a pty as a serial line).
 
 REBAR ?= rebar3
 APP    = erlang/inert
@@ -13,7 +15,7 @@ GOOS_CROSS = darwin freebsd
 export ERL_COMPILER_OPTIONS = [warnings_as_errors]
 
 .PHONY: all deps build inertd test test-go test-repeat test-erlang cross lint fuzz shell dialyzer docs clean req-frames
-.PHONY: demo fdpass
+.PHONY: demo fdpass io-demo
 
 all: build
 
@@ -124,6 +126,15 @@ fdpass: deps build
 	erlc -o $(EXAMPLES_EBIN) examples/fdpass/*.erl
 	go build -o $(EXAMPLES_EBIN)/handoff ./examples/fdpass/handoff
 	erl -noshell -pa $(INERT_EBIN) -pa $(EXAMPLES_EBIN) -run fdpass main $(EXAMPLES_EBIN)/handoff
+
+# examples/io: a TCP echo server serving each connection through an
+# inert_io handle, then a pty opened with serial-line settings, a device
+# on one side and a host on the other.
+io-demo: deps build
+	@mkdir -p $(EXAMPLES_EBIN)
+	erlc -o $(EXAMPLES_EBIN) examples/io/*.erl
+	erl -noshell -pa $(INERT_EBIN) -pa $(EXAMPLES_EBIN) -run io_echo main
+	erl -noshell -pa $(INERT_EBIN) -pa $(EXAMPLES_EBIN) -run serial main
 
 clean:
 	rm -rf $(APP)/_build $(APP)/priv/inertd $(APP)/logs dist

@@ -1,6 +1,7 @@
 %% The examples of examples/, compiled from their sources there
 %% and run against the real inertd: the echo server on OTP socket + inert,
-%% and fd passing from a Go program and between Erlang workers. Each case
+%% fd passing from a Go program and between Erlang workers, and I/O
+%% handles on TCP connections and on a pty as a serial line. Each case
 %% leaves no socket open in the VM or in inertd.
 -module(inert_examples_SUITE).
 
@@ -16,7 +17,9 @@
     echo_returns_large_messages_whole/1,
     echo_waits_for_writability_only_when_a_send_would_block/1,
     fdpass_go_program_hands_over_a_listener_the_vm_serves/1,
-    fdpass_five_workers_share_one_udp_socket/1
+    fdpass_five_workers_share_one_udp_socket/1,
+    io_echo_returns_every_packet_through_io_handles/1,
+    serial_device_answers_every_command_and_reads_only_as_it_asks/1
 ]).
 
 suite() ->
@@ -28,7 +31,9 @@ all() ->
         echo_returns_large_messages_whole,
         echo_waits_for_writability_only_when_a_send_would_block,
         fdpass_go_program_hands_over_a_listener_the_vm_serves,
-        fdpass_five_workers_share_one_udp_socket
+        fdpass_five_workers_share_one_udp_socket,
+        io_echo_returns_every_packet_through_io_handles,
+        serial_device_answers_every_command_and_reads_only_as_it_asks
     ].
 
 %% Compile examples/*/*.erl into priv_dir and build the Go program of
@@ -130,6 +135,55 @@ fdpass_five_workers_share_one_udp_socket(_Config) ->
     %% one socket opened, five duplicates handed over
     #{counters := #{fds_sent := Sent, fds_opened := Opened}} = inert:info(),
     ?assertEqual({1, 6}, {Opened - Opened0, Sent - Sent0}).
+
+%%--------------------------------------------------------------------
+%% examples/io
+%%--------------------------------------------------------------------
+
+%% 10 gen_tcp clients x 300 round trips of {packet, 4} packets, each
+%% connection served through its own inert_io handle: every echo equals
+%% what was sent (io_echo checks it), the server echoed each packet once,
+%% and once it stopped inertd holds no handle.
+io_echo_returns_every_packet_through_io_handles(_Config) ->
+    #{ok := true, round_trips := 3000, errors := [], server := Server} =
+        io_echo:run(#{clients => 10, rounds => 300, size => 200, quiet => true}),
+    ?assertEqual(#{accepted => 10, echoed => 3000}, Server),
+    ok = await_value(inertd_io_handles_back_to_0,
+                     fun() -> maps:get(io_handles, maps:get(counters, inert:info())) end, 0, 5000).
+
+%% The pty opened with serial-line termios: the device answers the
+%% single commands and a burst of 300 in one write, every reply right
+%% and in order; each message the device took was at most its buffer
+%% plus one read (inertd read the pty only as the device asked), so the
+%% burst came in several; the host's hang-up ended the device's handle;
+%% afterwards neither the VM nor inertd holds a pty fd.
+serial_device_answers_every_command_and_reads_only_as_it_asks(_Config) ->
+    VmPtys0 = ptys("/proc/self/fd"),
+    DaemonPtys0 = ptys(daemon_fd_dir()),
+    #{ok := true, replies := 300, buffer := Buffer, read_size := ReadSize,
+      device := #{commands := 302, messages := Msgs, largest := Largest, hangup := Hangup}} =
+        serial:run(#{commands => 300, quiet => true}),
+    ct:log("device: ~b messages, the largest ~b bytes, hang-up ~p", [Msgs, Largest, Hangup]),
+    ?assert(Largest =< Buffer + ReadSize, {Largest, Buffer + ReadSize}),
+    ?assert(Msgs > 2, Msgs),
+    ?assert(lists:member(Hangup, [closed, eio]), Hangup),
+    ok = await_value(vm_pty_fds_back_to_start_of_case,
+                     fun() -> ptys("/proc/self/fd") end, VmPtys0, 5000),
+    ok = await_value(inertd_pty_fds_back_to_start_of_case,
+                     fun() -> ptys(daemon_fd_dir()) end, DaemonPtys0, 5000).
+
+daemon_fd_dir() ->
+    "/proc/" ++ integer_to_list(maps:get(os_pid, inert:info())) ++ "/fd".
+
+%% The fds in Dir (a /proc/PID/fd) open on a pty's side.
+ptys(Dir) ->
+    {ok, Names} = file:list_dir(Dir),
+    length([N || N <- Names,
+                 case file:read_link(filename:join(Dir, N)) of
+                     {ok, "/dev/ptmx"} -> true;
+                     {ok, "/dev/pts/" ++ _} -> true;
+                     _ -> false
+                 end]).
 
 %%--------------------------------------------------------------------
 %% Helpers
