@@ -44,8 +44,9 @@ start() ->
 -spec port(pid()) -> inet:port_number().
 port(Server) -> call(Server, port).
 
-%% @doc accepted connections and packets echoed so far.
--spec stats(pid()) -> #{accepted := non_neg_integer(), echoed := non_neg_integer()}.
+%% @doc accepted connections, packets echoed and their bytes (without
+%% the length headers) so far.
+-spec stats(pid()) -> #{accepted | echoed | bytes := non_neg_integer()}.
 stats(Server) -> call(Server, stats).
 
 %% @doc Close the listener and every connection's handle.
@@ -65,7 +66,7 @@ init(Parent, Ref) ->
         {ok, L, Port} ->
             Parent ! {Ref, ok},
             Self = self(),
-            Echoed = counters:new(1, [write_concurrency]),
+            Echoed = counters:new(2, [write_concurrency]),
             {Acceptor, _} = spawn_monitor(fun() -> accept(Self, L, Echoed) end),
             loop(#{lsock => L, port => Port, acceptor => Acceptor, conns => #{},
                    accepted => 0, echoed => Echoed});
@@ -101,7 +102,8 @@ loop(#{conns := Conns, accepted := A} = St) ->
 handle_call(port, From, Ref, #{port := Port} = St) ->
     From ! {Ref, Port}, loop(St);
 handle_call(stats, From, Ref, #{accepted := A, echoed := E} = St) ->
-    From ! {Ref, #{accepted => A, echoed => counters:get(E, 1)}}, loop(St);
+    From ! {Ref, #{accepted => A, echoed => counters:get(E, 1), bytes => counters:get(E, 2)}},
+    loop(St);
 handle_call(stop, From, Ref, #{lsock := L, acceptor := Acceptor} = St) ->
     %% the acceptor's accept returns {error, closed}: it ends
     ok = socket:close(L),
@@ -128,16 +130,24 @@ accept(Server, L, Echoed) ->
                 {ok, H} ->
                     ok = socket:close(S),
                     Pid = spawn(fun() -> receive {go, H} -> echo(H, Echoed) end end),
-                    ok = inert_io:controlling_process(H, Pid),
-                    Pid ! {go, H},
-                    Server ! {conn, Pid};
+                    case inert_io:controlling_process(H, Pid) of
+                        ok ->
+                            Pid ! {go, H},
+                            Server ! {conn, Pid};
+                        {error, _} ->   % the client has gone already
+                            exit(Pid, kill),
+                            ok = inert_io:close(H)
+                    end;
                 {error, Reason} ->
                     logger:warning("io_echo: no handle for a connection: ~p", [Reason]),
                     ok = socket:close(S)
             end,
             accept(Server, L, Echoed);
-        {error, closed} ->
-            ok
+        {error, closed} ->   % stop/1 closed the listener
+            ok;
+        {error, Reason} ->     % econnaborted, emfile, ...: try again shortly
+            logger:warning("io_echo: accept failed: ~p", [Reason]),
+            receive after 100 -> accept(Server, L, Echoed) end
     end.
 
 %% One packet at a time: ask, echo, ask again.
@@ -146,7 +156,10 @@ echo(H, Echoed) ->
     receive
         {inert_io, H, Packet} ->
             case inert_io:send(H, Packet) of
-                ok -> counters:add(Echoed, 1, 1), echo(H, Echoed);
+                ok ->
+                    counters:add(Echoed, 1, 1),
+                    counters:add(Echoed, 2, byte_size(Packet)),
+                    echo(H, Echoed);
                 {error, _} -> inert_io:close(H)
             end;
         {inert_io_closed, H} ->  % the client closed: the handle has ended
@@ -212,13 +225,13 @@ rounds(C, I, K, Rounds, Pad) ->
     end.
 
 print(N, Rounds, Size, #{ok := Ok, round_trips := Done, seconds := Secs, rate := Rate,
-                         server := #{accepted := A, echoed := E}, counters := C, errors := Errors}) ->
+                         server := #{accepted := A, echoed := E, bytes := B}, counters := C, errors := Errors}) ->
     io:format("load: ~b clients x ~b round trips x ~b bytes~n", [N, Rounds, max(Size, 8)]),
     case Ok of
         true -> io:format("done, every packet echoed: ~b round trips in ~.2f s, ~b req/s~n",
                           [Done, Secs, round(Rate)]);
         false -> io:format("FAILED: ~p~n", [Errors])
     end,
-    io:format("server: ~b connections, ~b packets echoed~n", [A, E]),
+    io:format("server: ~b connections, ~b packets echoed (~b bytes)~n", [A, E, B]),
     io:format("inertd counters: ~s~n",
               [lists:join(", ", [io_lib:format("~s ~b", [K, V]) || {K, V} <- lists:sort(maps:to_list(C))])]).
