@@ -4,10 +4,12 @@
 %%
 %% The pty's peer side plays the device: a process with an I/O handle on
 %% it answers line-based commands (`PING' -> `PONG', `ECHO text' ->
-%% `text', anything else -> `ERR unknown'). It asks for data one
-%% message at a time (`{active, once}') with a small buffer, so inertd
-%% reads the line only as fast as the device takes it; what the host
-%% writes meanwhile waits in the pty, as it would in a UART's FIFO.
+%% `text', anything else -> `ERR unknown'). It is slow, as a busy
+%% microcontroller is: after each message it works for a few ms before
+%% it asks for the next (`{active, once}'). Its handle has a small
+%% buffer, so inertd reads the line only as fast as the device takes it:
+%% what the host writes meanwhile waits in the pty, as it would in a
+%% UART's FIFO, not in the device's mailbox.
 %% The controlling side plays the host: a passive handle (`{active,
 %% false}') from which it takes the replies with `inert_io:recv/3'.
 %% Both handles work on inertd's duplicates, so the VM closes its own
@@ -26,6 +28,8 @@
 -define(BUFFER, 256).
 -define(READ_SIZE, 64).
 -define(TIMEOUT, 5000).
+%% How long the device works on each message before it asks again (ms).
+-define(PAUSE, 5).
 
 -spec main() -> no_return().
 main() ->
@@ -122,6 +126,7 @@ device(H, Parent, Part, #{messages := M, largest := L, commands := C} = St) ->
                 [] -> ok;
                 _ -> ok = inert_io:send(H, [[answer(Line), $\n] || Line <- Lines])
             end,
+            receive after ?PAUSE -> ok end,   % busy elsewhere
             device(H, Parent, Rest, St#{messages := M + 1, largest := max(L, byte_size(Bin)),
                                          commands := C + length(Lines)});
         {inert_io_error, H, Reason} ->   % a pty whose host side closed: eio

@@ -144,8 +144,11 @@ fdpass_five_workers_share_one_udp_socket(_Config) ->
 %% connection served through its own inert_io handle: every echo equals
 %% what was sent (io_echo checks it), the server took each packet once
 %% and whole, without its length header (200 bytes, not 204), and once it
-%% stopped inertd holds no handle.
+%% stopped inertd holds no handle. Under io_uring and epoll.
 io_echo_returns_every_packet_through_io_handles(_Config) ->
+    inert_test_lib:under_each_poller([io_uring, epoll], fun io_echo_scenario/1).
+
+io_echo_scenario(_Poller) ->
     #{ok := true, round_trips := 3000, errors := [], server := Server} =
         io_echo:run(#{clients => 10, rounds => 300, size => 200, quiet => true}),
     ?assertEqual(#{accepted => 10, echoed => 3000, bytes => 3000 * 200}, Server),
@@ -157,14 +160,19 @@ io_echo_returns_every_packet_through_io_handles(_Config) ->
 %% and in order; each message the device took was at most its buffer
 %% plus one read (inertd read the pty only as the device asked), so the
 %% burst came in several; the host's hang-up ended the device's handle;
-%% afterwards neither the VM nor inertd holds a pty fd.
+%% afterwards neither the VM nor inertd holds a pty fd. Under io_uring
+%% and epoll.
 serial_device_answers_every_command_and_reads_only_as_it_asks(_Config) ->
+    inert_test_lib:under_each_poller([io_uring, epoll], fun serial_scenario/1).
+
+serial_scenario(Poller) ->
     VmPtys0 = ptys("/proc/self/fd"),
     DaemonPtys0 = ptys(daemon_fd_dir()),
     #{ok := true, replies := 300, buffer := Buffer, read_size := ReadSize,
       device := #{commands := 302, messages := Msgs, largest := Largest, hangup := Hangup}} =
         serial:run(#{commands => 300, quiet => true}),
-    ct:log("device: ~b messages, the largest ~b bytes, hang-up ~p", [Msgs, Largest, Hangup]),
+    ct:log("~p: device took ~b messages, the largest ~b bytes, hang-up ~p",
+           [Poller, Msgs, Largest, Hangup]),
     ?assert(Largest =< Buffer + ReadSize, {Largest, Buffer + ReadSize}),
     ?assert(Msgs > 2, Msgs),
     ?assert(lists:member(Hangup, [closed, eio]), Hangup),
