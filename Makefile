@@ -40,6 +40,13 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	go vet ./...
+	@# Every reference in the project's own code and documents must point at
+	@# something in the repository (docs/contract.md, PROTOCOL.md, ...), not
+	@# at a specification or issue numbers a reader does not have. vendor/
+	@# is upstream's code as `go mod vendor` copies it, never edited here.
+	@refs=$$(grep -rnE 'SP[E]C|issue [0-9]' --include='*.go' --include='*.erl' \
+	  --include='*.md' --include=Makefile --exclude-dir=vendor --exclude-dir=_build .); \
+	  if [ -n "$$refs" ]; then echo "lint: references a reader cannot open:"; echo "$$refs"; exit 1; fi
 
 # inertd's tests run once more on epoll, the fallback where the kernel has
 # no usable io_uring (auto picks io_uring when it can).
