@@ -187,26 +187,32 @@ func (d *Driver) Reap() {
 	d.reaping = d.reaping[:0]
 }
 
+// handleWithFDs answers the requests that come with fds (each owns the
+// fds from then on) and reports whether req was one of them.
+func (d *Driver) handleWithFDs(req *protocol.Request, fds []int) bool {
+	switch req.Op {
+	case protocol.OpFdset, protocol.OpPoll:
+		d.arm(req, fds)
+	case protocol.OpFdclr:
+		d.fdclr(req, fds)
+	case protocol.OpDup:
+		d.dup(req, fds)
+	case protocol.OpTermios:
+		d.termios(req, fds)
+	case protocol.OpIOOpen:
+		d.ioOpen(req, fds)
+	default:
+		return false
+	}
+	return true
+}
+
 // Handle answers one request. fds are the descriptors that arrived with it;
 // the driver owns them from now on.
 func (d *Driver) Handle(req *protocol.Request, fds []int) {
 	d.cnt.Requests++
 	d.cnt.FDsReceived += uint64(len(fds))
-	switch req.Op {
-	case protocol.OpFdset, protocol.OpPoll:
-		d.arm(req, fds)
-		return
-	case protocol.OpFdclr:
-		d.fdclr(req, fds)
-		return
-	case protocol.OpDup:
-		d.dup(req, fds)
-		return
-	case protocol.OpTermios:
-		d.termios(req, fds)
-		return
-	case protocol.OpIOOpen:
-		d.ioOpen(req, fds)
+	if d.handleWithFDs(req, fds) {
 		return
 	}
 	// The remaining requests take no fds: close any that came along.
