@@ -17,6 +17,7 @@
 
 -export([new/3, push/2, take/1, take/2, size/1, is_empty/1, need/2, header/2,
          set_packet/2, clear/1]).
+-export([out/4, max_send/0]).
 
 -export_type([frame/0, type/0, packet/0]).
 
@@ -34,6 +35,9 @@
 }).
 
 -opaque frame() :: #frame{}.
+
+%% The largest Data of one io_send request (PROTOCOL.md).
+-define(MAX_SEND, 60000).
 
 %% @doc An empty buffer; `Max' is the largest packet (`packet_size').
 -spec new(type(), packet(), pos_integer()) -> frame().
@@ -134,3 +138,32 @@ header(N, Buf) ->
         <<Len:Bits/big-unsigned, Rest/binary>> -> {ok, Len, Rest};
         _ -> more
     end.
+
+%% @doc The largest data of one `io_send' request: a datagram is at most
+%% this long, a longer stream send goes in pieces of it.
+-spec max_send() -> pos_integer().
+max_send() ->
+    ?MAX_SEND.
+
+%% @doc Data as it goes to inertd for a handle of `Type' and `Packet'
+%% whose send queue holds `SendQueue' bytes: a datagram whole, a `{packet,
+%% N}' stream with its length header, a raw stream as it is.
+-spec out(iodata(), type(), packet(), pos_integer()) -> {ok, binary()} | {error, einval | emsgsize}.
+out(Data, Type, Packet, SendQueue) ->
+    try iolist_to_binary(Data) of
+        Bin -> out_bin(Bin, Type, Packet, SendQueue)
+    catch
+        error:badarg -> {error, einval}
+    end.
+
+out_bin(Bin, datagram, _Packet, SQ) when byte_size(Bin) > ?MAX_SEND; byte_size(Bin) > SQ ->
+    {error, emsgsize};
+out_bin(Bin, datagram, _Packet, _SQ) ->
+    {ok, Bin};
+out_bin(Bin, stream, raw, _SQ) ->
+    {ok, Bin};
+out_bin(Bin, stream, N, _SQ) when byte_size(Bin) < 1 bsl (N * 8) ->
+    Bits = N * 8,
+    {ok, <<(byte_size(Bin)):Bits/big, Bin/binary>>};
+out_bin(_Bin, stream, _N, _SQ) ->
+    {error, emsgsize}.

@@ -27,8 +27,6 @@
 
 -export_type([opts/0]).
 
-%% The largest Data of one io_send request (PROTOCOL.md).
--define(MAX_SEND, 60000).
 %% How long one request may wait for room on the side channel before
 %% the handle tries again (inertd held back by flow control).
 -define(SIDE_WAIT_MS, 1000).
@@ -66,8 +64,11 @@
     %% callers of recv/3: {From, Length, {TimerRef, MonitorRef}}; a
     %% caller that dies is forgotten, so that no data goes to it
     recvs = queue:new() :: queue:queue({gen_server:from(), non_neg_integer(), recv_tag()}),
-    %% bytes handed to inertd and not reported written yet
-    in_flight = 0 :: non_neg_integer(),
+    %% the send window shared with the handle's senders and the
+    %% service (inert_io_window), and whether its gate is up (every send
+    %% through this process)
+    window :: inert_io_window:counter() | undefined,
+    gated = true :: boolean(),
     %% callers of send/2: {From, BytesLeft, Started, TimerRef}
     senders = queue:new() :: queue:queue({gen_server:from(), binary(), boolean(), reference() | undefined}),
     retry = false :: boolean(),
@@ -137,56 +138,64 @@ init(Owner) ->
 %% @doc gen_server callback: the calls of `inert_io'.
 -spec handle_call(term(), gen_server:from(), #st{}) ->
     {reply, term(), #st{}} | {noreply, #st{}} | {stop, normal, term(), #st{}} | {stop, normal, #st{}}.
-handle_call({open, FD, O}, {Owner, _}, #st{owner = Owner, ref = undefined} = St) ->
+handle_call(Req, From, St) ->
+    settle(call(Req, From, St)).
+
+call({open, FD, O}, {Owner, _}, #st{owner = Owner, ref = undefined} = St) ->
     case open(FD, O, St) of
         {ok, St1} -> reply(ok, deliver(St1));
         {error, _} = Error -> {stop, normal, Error, St}
     end;
-handle_call(_, _From, #st{ref = undefined} = St) ->
+call(_, _From, #st{ref = undefined} = St) ->
     {reply, {error, einval}, St};
-handle_call(_, _From, #st{closer = Closer} = St) when Closer =/= undefined ->
-    {reply, {error, closed}, St};
-handle_call({recv, _Length, _Timeout}, _From, #st{active = Active} = St) when Active =/= false ->
+call(_, From, #st{closer = Closer} = St) when Closer =/= undefined ->
+    %% A sender that backed out of the window on seeing the gate is
+    %% here now, its bytes taken back: count again.
+    gen_server:reply(From, {error, closed}),
+    step(pump(St));
+call({recv, _Length, _Timeout}, _From, #st{active = Active} = St) when Active =/= false ->
     {reply, {error, einval}, St};
-handle_call({recv, Length, _Timeout}, _From, #st{o = #{type := stream, packet := P}} = St)
+call({recv, Length, _Timeout}, _From, #st{o = #{type := stream, packet := P}} = St)
   when P =/= raw, Length =/= 0 ->
     {reply, {error, einval}, St};
-handle_call({recv, Length, Timeout}, {Caller, _} = From, #st{recvs = Q} = St) ->
+call({recv, Length, Timeout}, {Caller, _} = From, #st{recvs = Q} = St) ->
     TRef = case Timeout of
         infinity -> undefined;
         _ -> erlang:start_timer(Timeout, self(), recv_timeout)
     end,
     Tag = {TRef, erlang:monitor(process, Caller)},
     step(deliver(St#st{recvs = queue:in({From, Length, Tag}, Q)}));
-handle_call({send, _Data}, _From, #st{ended = Ended} = St) when Ended =/= undefined ->
+call({send, _Data}, _From, #st{ended = Ended} = St) when Ended =/= undefined ->
     {reply, {error, closed}, St};
-handle_call({send, Data}, From, #st{o = O, senders = Q} = St) ->
-    case frame_out(Data, O) of
+call({send, Data}, From, #st{o = O, senders = Q} = St) ->
+    #{type := Type, packet := Packet, send_queue := SQ} = O,
+    case inert_io_frame:out(Data, Type, Packet, SQ) of
         {ok, Bin} ->
             TRef = case maps:get(send_timeout, O) of
                 infinity -> undefined;
                 T -> erlang:start_timer(T, self(), send_timeout)
             end,
-            step(pump(St#st{senders = queue:in({From, Bin, false, TRef}, Q)}));
+            St1 = gate_up(St),
+            step(pump(St1#st{senders = queue:in({From, Bin, false, TRef}, Q)}));
         {error, _} = Error ->
             {reply, Error, St}
     end;
-handle_call({setopts, Opts}, _From, St) ->
+call({setopts, Opts}, _From, St) ->
     case setopts(Opts, St) of
         {ok, St1} -> reply(ok, deliver(St1));
         error -> {reply, {error, einval}, St}
     end;
-handle_call({controlling_process, Pid}, {Owner, _}, #st{owner = Owner, owner_mon = Mon} = St) ->
+call({controlling_process, Pid}, {Owner, _}, #st{owner = Owner, owner_mon = Mon} = St) ->
     erlang:demonitor(Mon, [flush]),
     {reply, ok, St#st{owner = Pid, owner_mon = erlang:monitor(process, Pid)}};
-handle_call({controlling_process, _Pid}, _From, St) ->
+call({controlling_process, _Pid}, _From, St) ->
     {reply, {error, not_owner}, St};
-handle_call(close, _From, #st{ended = Ended} = St) when Ended =/= undefined ->
+call(close, _From, #st{ended = Ended} = St) when Ended =/= undefined ->
     {stop, normal, ok, St};
-handle_call(close, From, St) ->
+call(close, From, St) ->
     erlang:send_after(?LINGER_MS, self(), linger),
-    step(pump(St#st{closer = From}));
-handle_call(_, _From, St) ->
+    step(pump(gate_up(St#st{closer = From})));
+call(_, _From, St) ->
     {reply, {error, einval}, St}.
 
 %% @doc gen_server callback: no casts.
@@ -196,55 +205,58 @@ handle_cast(_Msg, St) ->
 
 %% @doc gen_server callback: inertd's entries, timers, monitors.
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, normal, #st{}}.
-handle_info({'$inert_io', Ref, What}, #st{ref = Ref} = St) ->
+handle_info(Info, St) ->
+    settle(info(Info, St)).
+
+info({'$inert_io', Ref, What}, #st{ref = Ref} = St) ->
     step(entry(What, St));
-handle_info({'$inert_io', _OldRef, _}, St) ->
+info({'$inert_io', _OldRef, _}, St) ->
     {noreply, St};
-handle_info({timeout, TRef, recv_timeout}, #st{recvs = Q} = St) ->
+info({timeout, TRef, recv_timeout}, #st{recvs = Q} = St) ->
     {Timed, Rest} = lists:partition(fun({_, _, {T, _}}) -> T =:= TRef end, queue:to_list(Q)),
     _ = [begin cancel_recv(Tag), gen_server:reply(From, {error, timeout}) end
          || {From, _, Tag} <- Timed],
     {noreply, St#st{recvs = queue:from_list(Rest)}};
-handle_info({timeout, TRef, send_timeout}, #st{senders = Q} = St) ->
+info({timeout, TRef, send_timeout}, #st{senders = Q} = St) ->
     %% A send that has begun leaves a prefix of its data written.
     {Timed, Rest} = lists:partition(fun({_, _, _, T}) -> T =:= TRef end, queue:to_list(Q)),
     _ = [gen_server:reply(From, {error, timeout}) || {From, _, _, _} <- Timed],
     step(pump(St#st{senders = queue:from_list(Rest)}));
-handle_info(retry, St) ->
+info(retry, St) ->
     step(deliver(pump(St#st{retry = false})));
-handle_info(linger, #st{closer = undefined} = St) ->
+info(linger, #st{closer = undefined} = St) ->
     {noreply, St};
-handle_info(linger, #st{closer = Closer} = St) ->
+info(linger, #st{closer = Closer} = St) ->
     %% Queued sends were not written in time: close anyway.
     St1 = fail_senders(send_close(St)),
     gen_server:reply(Closer, ok),
     {stop, normal, St1#st{closer = undefined}};
-handle_info({'DOWN', Mon, process, _, _}, #st{owner_mon = Mon} = St) ->
+info({'DOWN', Mon, process, _, _}, #st{owner_mon = Mon} = St) ->
     %% The owner died: the handle goes with it.
     {stop, normal, send_close(St)};
-handle_info({'DOWN', Mon, port, Port, _}, #st{port_mon = Mon, port = Port, srv = Srv} = St) ->
+info({'DOWN', Mon, port, Port, _}, #st{port_mon = Mon, port = Port, srv = Srv} = St) ->
     %% inertd died. The service forwards every entry the old daemon
     %% wrote before await_restart/4 returns; they are in this mailbox
     %% then, ahead of the message sent here now.
     _ = inert_srv:await_restart(Srv, Port, ?RESTART_WAIT_MS, failing),
     self() ! {'$inert_io_gone', Port},
     {noreply, St};
-handle_info({'$inert_io_gone', Port}, #st{port = Port} = St) ->
+info({'$inert_io_gone', Port}, #st{port = Port} = St) ->
     step(ended(inertd_down, St));
-handle_info({'DOWN', _Mon, process, Srv, _}, #st{srv = Srv} = St) ->
+info({'DOWN', _Mon, process, Srv, _}, #st{srv = Srv} = St) ->
     step(ended(closed, St));
-handle_info({'DOWN', Mon, process, _, _}, #st{recvs = Q} = St) ->
+info({'DOWN', Mon, process, _, _}, #st{recvs = Q} = St) ->
     %% A caller of recv/3 died while it waited: what comes is for the
     %% next caller.
     {noreply, St#st{recvs = queue:filter(fun({_, _, {_, M}}) -> M =/= Mon end, Q)}};
-handle_info(_Msg, St) ->
+info(_Msg, St) ->
     {noreply, St}.
 
 %% @doc gen_server callback: inertd closes the handle if it is still open.
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, St) ->
     _ = send_close(St),
-    ok.
+    inert_io_window:forget(self()).
 
 %%--------------------------------------------------------------------
 %% Opening
@@ -264,10 +276,13 @@ open(FD, O, St) ->
                 ok ->
                     receive
                         {Ref, ok} ->
+                            Packet = maps:get(packet, O),
+                            C = inert_io_window:open(self(), {Sock, Ref, Type, Packet, SQ}),
                             St1 = St#st{srv = Srv, sock = Sock, port = Port, port_mon = PortMon,
                                         ref = Ref, o = O, active = maps:get(active, O),
-                                        frame = inert_io_frame:new(Type, maps:get(packet, O),
-                                                                   maps:get(packet_size, O))},
+                                        frame = inert_io_frame:new(Type, Packet,
+                                                                   maps:get(packet_size, O)),
+                                        window = C, gated = true},
                             {ok, St1};
                         {Ref, {error, _} = Error} ->
                             Error;
@@ -295,19 +310,21 @@ open(FD, O, St) ->
 entry({data, Chunks}, #st{frame = F, outstanding = Out} = St) ->
     Bytes = lists:foldl(fun(C, N) -> N + byte_size(C) end, 0, Chunks),
     deliver(St#st{frame = inert_io_frame:push(Chunks, F), outstanding = Out - Bytes});
-entry({sent, Bytes}, #st{in_flight = N} = St) ->
-    pump(St#st{in_flight = max(0, N - Bytes)});
+entry(sent, St) ->
+    %% inertd wrote some of the window (inert_io_window:sent/3 counted
+    %% it) while the gate was up: queued sends may go, close/1 may end.
+    pump(St);
 entry({closed, Reason}, St) ->
     ended(Reason, St).
 
 %% The handle is gone from inertd (or inertd is): what is held is still
 %% delivered, then the end.
 ended(Reason, #st{ended = undefined, closer = undefined} = St) ->
-    deliver(fail_senders(St#st{ended = Reason, close_sent = true}));
+    deliver(fail_senders(gate_up(St#st{ended = Reason, close_sent = true})));
 ended(Reason, #st{ended = undefined} = St) ->
     %% close/1 waits for this: step/1 answers it; the owner is told
     %% nothing more.
-    fail_senders(St#st{ended = Reason, close_sent = true});
+    fail_senders(gate_up(St#st{ended = Reason, close_sent = true}));
 ended(_Reason, St) ->
     deliver(St).
 
@@ -376,7 +393,7 @@ count_down(N, _Owner) -> N - 1.
 
 %% A packet longer than packet_size: the handle ends.
 too_long(#st{ended = undefined} = St) ->
-    St1 = send_close(St),
+    St1 = send_close(gate_up(St)),
     fail_senders(St1#st{ended = emsgsize, frame = drop_all(St1#st.frame)});
 too_long(St) ->
     St#st{frame = drop_all(St#st.frame)}.
@@ -450,57 +467,38 @@ credit(Need, #st{o = #{buffer := Buffer}, frame = F, outstanding = Out} = St) ->
 %% Sending
 %%--------------------------------------------------------------------
 
-%% Data as it goes to inertd: a datagram whole (at most one io_send);
-%% a {packet, N} stream with its length header.
-frame_out(Data, O) ->
-    try iolist_to_binary(Data) of
-        Bin -> frame_out_bin(Bin, O)
-    catch
-        error:badarg -> {error, einval}
-    end.
-
-frame_out_bin(Bin, #{type := datagram, send_queue := SQ}) when byte_size(Bin) > ?MAX_SEND; byte_size(Bin) > SQ ->
-    {error, emsgsize};
-frame_out_bin(Bin, #{type := datagram}) ->
-    {ok, Bin};
-frame_out_bin(Bin, #{packet := raw}) ->
-    {ok, Bin};
-frame_out_bin(Bin, #{packet := N}) when byte_size(Bin) < 1 bsl (N * 8) ->
-    Bits = N * 8,
-    {ok, <<(byte_size(Bin)):Bits/big, Bin/binary>>};
-frame_out_bin(_Bin, _O) ->
-    {error, emsgsize}.
-
 %% Hand queued sends to inertd while the send window has room; close/1
 %% goes once every send is written.
 pump(#st{retry = true} = St) ->
     St;
 pump(#st{ended = Ended} = St) when Ended =/= undefined ->
     St;
-pump(#st{senders = Q, in_flight = InFlight, o = #{type := Type, send_queue := SQ}} = St) ->
+pump(#st{senders = Q, window = C, o = #{type := Type, send_queue := SQ}} = St) ->
     case queue:peek(Q) of
         empty ->
             maybe_close(St);
         {value, {From, <<>>, _Started, TRef}} when Type =:= stream ->
             done_sender(From, TRef, St);
         {value, {From, Bin, _Started, TRef}} ->
-            Room = SQ - InFlight,
+            Room = SQ - inert_io_window:in_flight(C),
             Size = case Type of
                 datagram -> byte_size(Bin);
-                stream -> min(byte_size(Bin), min(?MAX_SEND, Room))
+                stream -> min(byte_size(Bin), min(inert_io_frame:max_send(), Room))
             end,
             case Size =< Room andalso (Size > 0 orelse Type =:= datagram) of
                 false ->
                     St;
                 true ->
                     <<Chunk:Size/binary, Rest/binary>> = Bin,
+                    %% Counted before it goes: its io_sent may come first.
+                    ok = inert_io_window:reserve(C, Size),
                     case request(inert_req:io_send(self(), St#st.ref, Chunk), St) of
                         ok when Rest =:= <<>> ->
-                            done_sender(From, TRef, St#st{in_flight = InFlight + Size});
+                            done_sender(From, TRef, St);
                         ok ->
-                            pump(St#st{in_flight = InFlight + Size,
-                                       senders = queue:in_r({From, Rest, true, TRef}, queue:drop(Q))});
+                            pump(St#st{senders = queue:in_r({From, Rest, true, TRef}, queue:drop(Q))});
                         retry ->
+                            ok = inert_io_window:release(C, Size),
                             St#st{retry = true}
                     end
             end
@@ -513,10 +511,11 @@ done_sender(From, TRef, #st{senders = Q} = St) ->
 
 maybe_close(#st{closer = undefined} = St) ->
     St;
-maybe_close(#st{in_flight = 0} = St) ->
-    send_close(St);
-maybe_close(St) ->
-    St.
+maybe_close(#st{window = C} = St) ->
+    case inert_io_window:in_flight(C) of
+        0 -> send_close(St);
+        _ -> St
+    end.
 
 fail_senders(#st{senders = Q} = St) ->
     _ = [begin cancel(T), gen_server:reply(From, {error, closed}) end
@@ -560,6 +559,7 @@ setopt({active, A}, #st{owner = Owner} = St) ->
 setopt({packet, _} = Opt, #st{o = O} = St) ->
     #{packet := P} = option(Opt, O),
     maps:get(type, O) =:= stream orelse P =:= raw orelse throw(einval),
+    ok = inert_io_window:set_packet(self(), P),
     St#st{o = O#{packet => P}, frame = inert_io_frame:set_packet(P, St#st.frame)};
 setopt({K, _} = Opt, #st{o = O} = St) when K =:= send_timeout; K =:= buffer ->
     St#st{o = maps:merge(O, maps:with([K], option(Opt, O)))};
@@ -579,6 +579,32 @@ add_active(N, Old, Owner) when is_integer(N) ->
     end;
 add_active(A, _Old, _Owner) ->
     A.
+
+%% The gate (inert_io_window): up while sends must come through this
+%% process, that is while some wait in its queue, close/1 waits, or the
+%% handle has ended; raised before the state that needs it is acted on,
+%% lowered after each callback once nothing needs it.
+gate_up(#st{gated = true} = St) ->
+    St;
+gate_up(#st{window = C} = St) ->
+    ok = inert_io_window:raise(C),
+    St#st{gated = true}.
+
+settle({reply, Reply, St}) -> {reply, Reply, lower(St)};
+settle({noreply, St}) -> {noreply, lower(St)};
+settle(Stop) -> Stop.
+
+lower(#st{gated = true, window = C, senders = Q, closer = undefined, ended = undefined} = St)
+  when C =/= undefined ->
+    case queue:is_empty(Q) of
+        true ->
+            ok = inert_io_window:lower(C),
+            St#st{gated = false};
+        false ->
+            St
+    end;
+lower(St) ->
+    St.
 
 cancel(undefined) -> ok;
 cancel(TRef) -> _ = erlang:cancel_timer(TRef), ok.

@@ -29,6 +29,8 @@ start_handle(Owner) ->
 %% @doc The supervisor callback: temporary `inert_io_srv' children.
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
+    %% The handles' send windows: this process outlives every handle.
+    ok = inert_io_window:new_table(),
     Flags = #{strategy => simple_one_for_one, intensity => 10, period => 10},
     Child = #{
         id => inert_io_srv,

@@ -143,7 +143,9 @@ entry({io_data, Pid, Ref, Chunks}, R) ->
     Pid ! {'$inert_io', Ref, {data, Chunks}},
     R;
 entry({io_sent, Pid, Ref, Bytes}, R) ->
-    Pid ! {'$inert_io', Ref, {sent, Bytes}},
+    %% The send window is shared with the handle's senders: counted
+    %% here, the handle's process told only when it waits for room.
+    ok = inert_io_window:sent(Pid, Ref, Bytes),
     R;
 entry({io_closed, Pid, Ref, Reason}, R) ->
     Pid ! {'$inert_io', Ref, {closed, Reason}},

@@ -356,6 +356,9 @@ handle_info({'DOWN', _MRef, process, Pid, _}, #st{mons = Mons} = St) when is_map
         undefined -> inert_table:forget(St#st.tab, Pid);
         Feeder -> inert_feeder:down(Feeder, Pid)
     end,
+    %% If it was an I/O handle's process that died unawares (killed),
+    %% its senders stop writing to inertd for it.
+    ok = inert_io_window:forget(Pid),
     {noreply, St#st{mons = maps:remove(Pid, Mons)}};
 handle_info({monitor, Pid}, St) ->
     %% A caller about to arm its first fd through this service.
