@@ -59,8 +59,9 @@
     %% false | true | once | N > 0
     active = false :: active(),
     frame :: inert_io_frame:frame() | undefined,
-    %% read credit given to inertd and not used yet
-    outstanding = 0 :: integer(),
+    %% the owner that inertd's data goes to straight from the relay
+    %% (inert_io_window's direct route), none while it comes through here
+    direct = none :: pid() | none,
     %% callers of recv/3: {From, Length, {TimerRef, MonitorRef}}; a
     %% caller that dies is forgotten, so that no data goes to it
     recvs = queue:new() :: queue:queue({gen_server:from(), non_neg_integer(), recv_tag()}),
@@ -277,7 +278,8 @@ open(FD, O, St) ->
                     receive
                         {Ref, ok} ->
                             Packet = maps:get(packet, O),
-                            C = inert_io_window:open(self(), {Sock, Ref, Type, Packet, SQ}),
+                            C = inert_io_window:open(self(), {Sock, Ref, Type, Packet, SQ,
+                                                              maps:get(buffer, O), St#st.owner}),
                             St1 = St#st{srv = Srv, sock = Sock, port = Port, port_mon = PortMon,
                                         ref = Ref, o = O, active = maps:get(active, O),
                                         frame = inert_io_frame:new(Type, Packet,
@@ -307,9 +309,15 @@ open(FD, O, St) ->
 %% Entries from inertd
 %%--------------------------------------------------------------------
 
-entry({data, Chunks}, #st{frame = F, outstanding = Out} = St) ->
-    Bytes = lists:foldl(fun(C, N) -> N + byte_size(C) end, 0, Chunks),
-    deliver(St#st{frame = inert_io_frame:push(Chunks, F), outstanding = Out - Bytes});
+entry({data, Chunks}, #st{frame = F, window = C} = St) ->
+    %% The relay took the bytes off the credit already.
+    St1 = deliver(St#st{frame = inert_io_frame:push(Chunks, F)}),
+    ok = inert_io_window:handled(C),
+    St1;
+entry(credit, St) ->
+    %% The credit fell to half the buffer while the relay sent the data
+    %% straight to the owner.
+    deliver(St);
 entry(sent, St) ->
     %% inertd wrote some of the window (inert_io_window:sent/3 counted
     %% it) while the gate was up: queued sends may go, close/1 may end.
@@ -447,17 +455,21 @@ reason(Reason) -> Reason.
 %% is not sent for every read.
 credit(_Need, #st{ended = Ended} = St) when Ended =/= undefined ->
     St;
-credit(Need, #st{o = #{buffer := Buffer}, frame = F, outstanding = Out} = St) ->
-    %% Out mirrors inertd's credit exactly: below 0 after a read longer
-    %% than what was left (read_size larger than the buffer), which the
-    %% next grant makes up for.
+credit(Need, #st{o = #{buffer := Buffer}, frame = F, window = C} = St) ->
+    %% Out mirrors inertd's credit: below 0 after a read longer than
+    %% what was left (read_size larger than the buffer), which the next
+    %% grant makes up for. The relay only takes from it meanwhile, so
+    %% Room is never more than what is free.
+    Out = inert_io_window:credit(C),
     Want = max(Buffer, Need),
     Room = Want - inert_io_frame:size(F) - Out,
     case Room > 0 andalso (Room >= Buffer div 2 orelse Out =< 0) of
         true ->
+            %% Counted before it goes: data read with it may come first.
+            ok = inert_io_window:grant(C, Room),
             case request(inert_req:io_credit(self(), St#st.ref, Room), St) of
-                ok -> St#st{outstanding = Out + Room};
-                retry -> St#st{retry = true}
+                ok -> St;
+                retry -> ok = inert_io_window:grant(C, -Room), St#st{retry = true}
             end;
         false ->
             St
@@ -561,8 +573,12 @@ setopt({packet, _} = Opt, #st{o = O} = St) ->
     maps:get(type, O) =:= stream orelse P =:= raw orelse throw(einval),
     ok = inert_io_window:set_packet(self(), P),
     St#st{o = O#{packet => P}, frame = inert_io_frame:set_packet(P, St#st.frame)};
-setopt({K, _} = Opt, #st{o = O} = St) when K =:= send_timeout; K =:= buffer ->
-    St#st{o = maps:merge(O, maps:with([K], option(Opt, O)))};
+setopt({buffer, _} = Opt, #st{o = O, window = C} = St) ->
+    #{buffer := Buffer} = option(Opt, O),
+    ok = inert_io_window:set_half(C, Buffer),
+    St#st{o = O#{buffer => Buffer}};
+setopt({send_timeout, _} = Opt, #st{o = O} = St) ->
+    St#st{o = maps:merge(O, maps:with([send_timeout], option(Opt, O)))};
 setopt(_, _) ->
     throw(einval).
 
@@ -590,9 +606,41 @@ gate_up(#st{window = C} = St) ->
     ok = inert_io_window:raise(C),
     St#st{gated = true}.
 
-settle({reply, Reply, St}) -> {reply, Reply, lower(St)};
-settle({noreply, St}) -> {noreply, lower(St)};
+settle({reply, Reply, St}) -> {reply, Reply, route(lower(St))};
+settle({noreply, St}) -> {noreply, route(lower(St))};
 settle(Stop) -> Stop.
+
+%% The read route (inert_io_window): straight from the relay to the
+%% owner while the handle is {active, true} with nothing held and no
+%% framing to do; back through this process, and every entry already
+%% on its way relayed, before any change of that is acted on or
+%% answered. Also after each callback.
+route(#st{window = undefined} = St) ->
+    St;
+route(#st{direct = Direct, window = C} = St) ->
+    case {Direct, direct_to(St)} of
+        {Same, Same} ->
+            St;
+        {none, Owner} ->
+            ok = inert_io_window:set_owner(self(), Owner),
+            case inert_io_window:go_direct(C) of
+                true -> St#st{direct = Owner};
+                false -> St
+            end;
+        {_Old, _New} ->
+            ok = inert_io_window:go_around(C),
+            ok = inert_srv:sync(St#st.srv),
+            route(St#st{direct = none})
+    end.
+
+direct_to(#st{active = true, ended = undefined, closer = undefined, owner = Owner,
+              frame = F, o = #{type := Type, packet := Packet}}) when Type =:= datagram; Packet =:= raw ->
+    case inert_io_frame:is_empty(F) of
+        true -> Owner;
+        false -> none
+    end;
+direct_to(_St) ->
+    none.
 
 lower(#st{gated = true, window = C, senders = Q, closer = undefined, ended = undefined} = St)
   when C =/= undefined ->

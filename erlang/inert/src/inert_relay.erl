@@ -139,8 +139,9 @@ entry({log, Level, Time, Text}, #relay{os_pid = OsPid} = R)
          #{domain => [inert], os_pid => OsPid, time => Time}),
     R;
 entry({io_data, Pid, Ref, Chunks}, R) ->
-    %% I/O handles (inert_io): the handle process does the rest.
-    Pid ! {'$inert_io', Ref, {data, Chunks}},
+    %% I/O handles (inert_io): to the handle's process or, while its
+    %% route is direct, to its owner.
+    ok = inert_io_window:data(Pid, Ref, Chunks),
     R;
 entry({io_sent, Pid, Ref, Bytes}, R) ->
     %% The send window is shared with the handle's senders: counted

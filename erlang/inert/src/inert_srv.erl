@@ -31,7 +31,7 @@
 -module(inert_srv).
 -behaviour(gen_server).
 
--export([start/1, start_link/2, lookup/1, table/1, await_restart/4, cancel/3, watch/2,
+-export([start/1, start_link/2, lookup/1, table/1, await_restart/4, cancel/3, watch/2, sync/1,
          clear_down/3, status/1, info_keys/0, errnos/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -130,6 +130,18 @@ table(Srv) ->
 watch(Srv, Pid) ->
     Srv ! {monitor, Pid},
     ok.
+
+%% @doc Return once the service has relayed every entry it had read
+%% before this call: a barrier for a process that changes where the
+%% relay sends entries (inert_io_window). A service that is gone has
+%% nothing left to relay.
+-spec sync(pid()) -> ok.
+sync(Srv) ->
+    try
+        gen_server:call(Srv, sync, infinity)
+    catch
+        exit:_ -> ok
+    end.
 
 %% @doc Wait at most `Timeout' ms until the daemon behind `Port' has
 %% been replaced and its successor re-armed (or the service is gone).
@@ -275,6 +287,8 @@ handle_call({cancel, Ref, FD}, From, #st{feeder = Feeder} = St0) ->
             inert_feeder:send(Feeder, inert_req:cancel(Ref, FD), From),
             {noreply, St}
     end;
+handle_call(sync, _From, St) ->
+    {reply, ok, St};
 handle_call(status, _From, St) ->
     Reply = #{
         os_pid => St#st.os_pid,
