@@ -491,16 +491,11 @@ pump(#st{senders = Q, window = C, o = #{type := Type, send_queue := SQ}} = St) -
             maybe_close(St);
         {value, {From, <<>>, _Started, TRef}} when Type =:= stream ->
             done_sender(From, TRef, St);
-        {value, {From, Bin, _Started, TRef}} ->
-            Room = SQ - inert_io_window:in_flight(C),
-            Size = case Type of
-                datagram -> byte_size(Bin);
-                stream -> min(byte_size(Bin), min(inert_io_frame:max_send(), Room))
-            end,
-            case Size =< Room andalso (Size > 0 orelse Type =:= datagram) of
-                false ->
+        {value, {From, Bin, Started, TRef}} ->
+            case piece(Type, byte_size(Bin), Started, inert_io_window:in_flight(C), SQ) of
+                wait ->
                     St;
-                true ->
+                Size ->
                     <<Chunk:Size/binary, Rest/binary>> = Bin,
                     %% Counted before it goes: its io_sent may come first.
                     ok = inert_io_window:reserve(C, Size),
@@ -514,6 +509,26 @@ pump(#st{senders = Q, window = C, o = #{type := Type, send_queue := SQ}} = St) -
                             St#st{retry = true}
                     end
             end
+    end.
+
+%% How much of a queued send goes in the next request, or `wait' (for
+%% an io_sent). A send that needs more than one request (longer than a
+%% request or than the room the window can have) begins only once the
+%% window is empty: a send written straight by its caller
+%% (inert_io_window) counts in the window from before it goes until it
+%% is written, and none begins while the gate is up, so the pieces of
+%% this one follow each other with nothing in between.
+piece(datagram, Len, _Started, InFlight, SQ) when Len =< SQ - InFlight -> Len;
+piece(datagram, _Len, _Started, _InFlight, _SQ) -> wait;
+piece(stream, Len, Started, InFlight, SQ) ->
+    Room = SQ - InFlight,
+    Max = inert_io_frame:max_send(),
+    if
+        Len =< Max, Len =< Room -> Len;
+        Started, Room > 0 -> min(Len, min(Max, Room));
+        Len =< Max, Len =< SQ -> wait;
+        InFlight =:= 0 -> min(Max, SQ);
+        true -> wait
     end.
 
 done_sender(From, TRef, #st{senders = Q} = St) ->

@@ -31,6 +31,10 @@
     owner_death_closes_the_handle/1,
     kill_9_of_inertd_ends_handles_with_inertd_down/1,
     controlling_process_moves_the_messages/1,
+    switching_active_under_flowing_data_loses_and_repeats_nothing/1,
+    controlling_process_under_flowing_data_leaves_nothing_late_with_the_old_owner/1,
+    concurrent_senders_arrive_each_in_its_order_with_none_lost/1,
+    close_writes_every_send_that_returned_ok_first/1,
     bad_input_is_an_error_not_a_crash/1,
     named_pipe_both_ends/1,
     flood_of_100_mb_into_a_passive_handle_stays_bounded/1,
@@ -59,6 +63,10 @@ all() ->
      owner_death_closes_the_handle,
      kill_9_of_inertd_ends_handles_with_inertd_down,
      controlling_process_moves_the_messages,
+     switching_active_under_flowing_data_loses_and_repeats_nothing,
+     controlling_process_under_flowing_data_leaves_nothing_late_with_the_old_owner,
+     concurrent_senders_arrive_each_in_its_order_with_none_lost,
+     close_writes_every_send_that_returned_ok_first,
      bad_input_is_an_error_not_a_crash,
      named_pipe_both_ends,
      round_trip_and_flow_control_under_each_poller,
@@ -389,6 +397,116 @@ controlling_process_moves_the_messages(_Config) ->
     unlink(New),
     New ! stop,
     receive {'DOWN', MRef, process, H, _} -> ok after 5000 -> ct:fail(handle_outlived_new_owner) end,
+    ok = gen_tcp:close(Peer).
+
+%% Data flowing in while the owner switches between {active, true}
+%% (the data goes straight from the service to the owner) and passive
+%% recv/3 (it is held by the handle's process): once setopts/2 returns,
+%% no message comes any more, so the messages already received, then
+%% what recv/3 gives, are the stream in order, nothing lost or twice.
+switching_active_under_flowing_data_loses_and_repeats_nothing(_Config) ->
+    {H, Peer} = tcp_handle([{active, true}, {read_size, 1500}]),
+    Bytes = crypto:strong_rand_bytes(4 * 1024 * 1024),
+    Writer = spawn_link(fun() -> ok = gen_tcp:send(Peer, Bytes) end),
+    Got = switch_collect(H, byte_size(Bytes), 0, []),
+    ?assertEqual(byte_size(Bytes), byte_size(Got)),
+    ?assert(Got =:= Bytes),
+    unlink(Writer),
+    ok = inert_io:close(H),
+    ok = gen_tcp:close(Peer).
+
+%% Rounds of: up to 16 KB as messages, then passive (every message that
+%% came before setopts/2 returned is taken, then recv/3 a few times),
+%% then active again.
+switch_collect(_H, Total, Got, Acc) when Got >= Total ->
+    iolist_to_binary(lists:reverse(Acc));
+switch_collect(H, Total, Got, Acc) ->
+    {Active, N1} = take_messages(H, min(Total - Got, 16384), 0, []),
+    ok = inert_io:setopts(H, [{active, false}]),
+    {Late, N2} = mailbox_data(H, [], 0),
+    {Passive, N3} = recv_some(H, min(Total - Got - N1 - N2, 3 * 4096), 0, []),
+    ok = inert_io:setopts(H, [{active, true}]),
+    switch_collect(H, Total, Got + N1 + N2 + N3, [Passive, Late, Active | Acc]).
+
+take_messages(_H, Want, N, Acc) when N >= Want -> {lists:reverse(Acc), N};
+take_messages(H, Want, N, Acc) ->
+    receive {inert_io, H, D} -> take_messages(H, Want, N + byte_size(D), [D | Acc])
+    after 10000 -> ct:fail({data_missing, Want - N})
+    end.
+
+mailbox_data(H, Acc, N) ->
+    receive {inert_io, H, D} -> mailbox_data(H, [D | Acc], N + byte_size(D))
+    after 0 -> {lists:reverse(Acc), N}
+    end.
+
+recv_some(_H, Want, N, Acc) when N >= Want -> {lists:reverse(Acc), N};
+recv_some(H, Want, N, Acc) ->
+    {ok, D} = inert_io:recv(H, min(4096, Want - N), 10000),
+    recv_some(H, Want, N + byte_size(D), [D | Acc]).
+
+%% The owner hands the handle over while data flows in {active, true}:
+%% what it received until controlling_process/2 returned, and then what
+%% the new owner receives, are the stream in order; the old owner gets
+%% nothing after the call returned.
+controlling_process_under_flowing_data_leaves_nothing_late_with_the_old_owner(_Config) ->
+    {H, Peer} = tcp_handle([{active, true}, {read_size, 1500}]),
+    Bytes = crypto:strong_rand_bytes(2 * 1024 * 1024),
+    Self = self(),
+    New = spawn_link(fun() ->
+        receive {go, N} -> Self ! {new_owner_got, collect(H, N)} end
+    end),
+    Writer = spawn_link(fun() -> ok = gen_tcp:send(Peer, Bytes) end),
+    {Before, N1} = take_messages(H, 512 * 1024, 0, []),
+    ok = inert_io:controlling_process(H, New),
+    {Late, N2} = mailbox_data(H, [], 0),
+    New ! {go, byte_size(Bytes) - N1 - N2},
+    After = receive {new_owner_got, D} -> D after 20000 -> ct:fail(new_owner_got_nothing) end,
+    ?assert(iolist_to_binary([Before, Late, After]) =:= Bytes),
+    %% Everything has arrived at the new owner: a message for the old
+    %% one would have been sent before that, and be here.
+    ok = inert_test_lib:refute_message({inert_io, H, '_'}),
+    unlink(Writer),
+    unlink(New),
+    MRef = monitor(process, H),
+    exit(New, kill),
+    receive {'DOWN', MRef, process, H, _} -> ok after 5000 -> ct:fail(handle_outlived_new_owner) end,
+    ok = gen_tcp:close(Peer).
+
+%% Eight processes send on one {packet, 2} handle at once, with a send
+%% queue small enough that sends wait for room (and queue in the
+%% handle's process) as often as they go straight to inertd: the peer
+%% gets every packet once, each sender's in its order.
+concurrent_senders_arrive_each_in_its_order_with_none_lost(_Config) ->
+    {H, Peer} = tcp_handle([{packet, 2}, {send_queue, 4096}]),
+    ok = inet:setopts(Peer, [{packet, 2}]),
+    Senders = 8,
+    Each = 400,
+    Self = self(),
+    Pids = [spawn_link(fun() ->
+                [ok = inert_io:send(H, <<Id:8, Seq:32, (binary:copy(<<Id>>, 200))/binary>>)
+                 || Seq <- lists:seq(1, Each)],
+                Self ! {sent, Id}
+            end) || Id <- lists:seq(1, Senders)],
+    Got = [begin {ok, P} = gen_tcp:recv(Peer, 0, 10000), P end
+           || _ <- lists:seq(1, Senders * Each)],
+    [receive {sent, Id} -> ok after 10000 -> ct:fail({sender_not_done, Id}) end
+     || Id <- lists:seq(1, Senders)],
+    [?assertEqual({Id, lists:seq(1, Each)},
+                  {Id, [Seq || <<I:8, Seq:32, _/binary>> <- Got, I =:= Id]})
+     || Id <- lists:seq(1, Senders)],
+    _ = [unlink(P) || P <- Pids],
+    ok = inert_io:close(H),
+    ok = gen_tcp:close(Peer).
+
+%% close/1 right after many sends that returned ok: the peer reads all
+%% of them, then the end of the stream.
+close_writes_every_send_that_returned_ok_first(_Config) ->
+    {H, Peer} = tcp_handle([]),
+    Chunks = [crypto:strong_rand_bytes(1000) || _ <- lists:seq(1, 300)],
+    [ok = inert_io:send(H, C) || C <- Chunks],
+    ok = inert_io:close(H),
+    ?assertEqual({ok, iolist_to_binary(Chunks)}, gen_tcp:recv(Peer, 300 * 1000, 10000)),
+    ?assertEqual({error, closed}, gen_tcp:recv(Peer, 0, 5000)),
     ok = gen_tcp:close(Peer).
 
 %% Bad arguments and calls on an ended handle return errors; nothing
