@@ -141,7 +141,7 @@ header(N, Buf) ->
 
 %% @doc The largest data of one `io_send' request: a datagram is at most
 %% this long, a longer stream send goes in pieces of it.
--spec max_send() -> pos_integer().
+-spec max_send() -> 60000.
 max_send() ->
     ?MAX_SEND.
 
