@@ -6,6 +6,7 @@
 %% inert / native ratios, each round's figure for both, and inert's CPU
 %% per request (VM, inertd; ns) where the phase measures it. Phases: wake,
 %% wake_idle (p50 of the samples, µs), poll, fdset (1,000 fds, 1 caller),
+%% fanin (1,000 armed dups of one socket made ready at once, events/s),
 %% echo, rearm (rates), burst (ms). INERT_EBIN and INERTD select the build
 %% measured, as for `make bench'.
 -module(bench_phases).
@@ -33,6 +34,7 @@ slice(rearm, #{rearm := {C, _, Ms}}) -> {C, 1, Ms};
 slice(echo, #{echo := {C, _, Ms, _}}) -> {C, 1, Ms, 0};
 slice(poll, #{poll := {_, Ms}}) -> {1, Ms};
 slice(fdset, _) -> [{1000, 1, 1}];
+slice(fanin, _) -> [{1000, 1}];
 slice(burst, #{burst := {N, _}}) -> {N, 1};
 slice(wake, _) -> {4, 1000};
 slice(wake_idle, _) -> {4, 300, 1}.
@@ -51,6 +53,7 @@ phase(Name, Reps, Config0, Native) ->
                [A || {A, _, _} <- Figs], [B || {_, B, _} <- Figs], [C || {_, _, C} <- Figs]]).
 
 figure(fdset, [{_, _, M}], K) -> round(maps:get(rate, maps:get(K, M)));
+figure(fanin, [{_, #{at_once := M}}], K) -> round(maps:get(rate, maps:get(K, M)));
 figure(burst, M, K) -> maps:get(K, M);
 figure(W, M, K) when W =:= wake; W =:= wake_idle ->
     round(bench_lib:median(maps:get(samples, maps:get(K, M))) / 100) / 10;
@@ -58,6 +61,9 @@ figure(_, M, K) -> round(maps:get(rate, maps:get(K, M))).
 
 cpu(Name, M) when Name =:= echo; Name =:= rearm ->
     #{cpu_vm_ns := V, cpu_inertd_ns := D} = maps:get(inert, M),
+    {round(V), round(D)};
+cpu(fanin, [{_, #{at_once := M}}]) ->
+    #{cpu_vm_ns_per_event := V, cpu_inertd_ns_per_event := D} = maps:get(inert, M),
     {round(V), round(D)};
 cpu(_, _) ->
     na.
