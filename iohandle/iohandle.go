@@ -46,6 +46,9 @@ type Access struct {
 	// Datagrams: a socket whose zero-length read is an empty message,
 	// not end of file (SOCK_DGRAM, SOCK_RAW).
 	Datagrams bool
+	// Own: fd is an open file of inertd's own (a pipe, a FIFO or a pty's
+	// slave side reopened), whose O_NONBLOCK the VM cannot clear.
+	Own bool
 }
 
 // Kernel is the fd I/O a handle needs.

@@ -11,19 +11,26 @@ import (
 // OS is the Kernel of a real inertd.
 type OS struct{}
 
-// Prepare sets O_NONBLOCK on fd's open file (shared with the VM's fd)
-// and reads its access mode and, for a socket, its type.
+// Prepare reads fd's access mode and, for a socket, its type, and
+// makes it non-blocking: a pipe, a FIFO or a pty's slave side is first
+// reopened in place (ownFile), so that the flag is on an open file of
+// inertd's own; anything else gets O_NONBLOCK on the open file it shares
+// with the VM's fd.
 func (OS) Prepare(fd int) (Access, error) {
 	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
 	if err != nil {
 		return Access{}, os.NewSyscallError("fcntl", err)
+	}
+	own := ownFile(fd, fl)
+	if own {
+		fl |= unix.O_NONBLOCK
 	}
 	if fl&unix.O_NONBLOCK == 0 {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl|unix.O_NONBLOCK); err != nil {
 			return Access{}, os.NewSyscallError("fcntl", err)
 		}
 	}
-	var acc Access
+	acc := Access{Own: own}
 	switch fl & unix.O_ACCMODE {
 	case unix.O_RDONLY:
 		acc.Read = true
