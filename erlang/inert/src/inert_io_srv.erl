@@ -310,7 +310,7 @@ open(FD, O, St) ->
 %%--------------------------------------------------------------------
 
 entry({data, Chunks}, #st{frame = F, window = C} = St) ->
-    %% The relay took the bytes off the credit already.
+    ok = inert_io_window:took(C, inert_io_window:size_of(Chunks)),
     St1 = deliver(St#st{frame = inert_io_frame:push(Chunks, F)}),
     ok = inert_io_window:handled(C),
     St1;
@@ -458,8 +458,10 @@ credit(_Need, #st{ended = Ended} = St) when Ended =/= undefined ->
 credit(Need, #st{o = #{buffer := Buffer}, frame = F, window = C} = St) ->
     %% Out mirrors inertd's credit: below 0 after a read longer than
     %% what was left (read_size larger than the buffer), which the next
-    %% grant makes up for. The relay only takes from it meanwhile, so
-    %% Room is never more than what is free.
+    %% grant makes up for. Bytes still on their way here count in it
+    %% (took/2 takes them off as they are buffered), and the relay takes
+    %% off only what it sends straight to the owner, which is not held:
+    %% so Room is never more than what is free.
     Out = inert_io_window:credit(C),
     Want = max(Buffer, Need),
     Room = Want - inert_io_frame:size(F) - Out,

@@ -18,11 +18,13 @@
 %% before (a sender that added and then saw the gate takes its size back
 %% before it calls the handle's process).
 %%
-%% Reading. The relay takes the bytes of every `io_data' entry off the
-%% handle's read credit (so the credit inertd has is known here, and the
-%% handle's process hears when it falls to half of its buffer), then
-%% sends the data either to the handle's process, or, while the route is
-%% direct, straight to the owner as `{inert_io, H, Data}'. The route is
+%% Reading. The relay sends the data of an `io_data' entry either to the
+%% handle's process, which takes its bytes off the handle's read credit
+%% as it buffers them, or, while the route is direct, straight to the
+%% owner as `{inert_io, H, Data}', taking the bytes off the credit
+%% itself (so the credit inertd has is known here, and the handle's
+%% process hears when it falls to half of its buffer). Each entry's
+%% bytes come off once, where they go. The route is
 %% direct only while the handle is `{active, true}' with nothing held
 %% and no framing to do (a datagram, or a raw stream). Its counter is
 %% twice the entries sent to the handle's process and not handled by it
@@ -45,7 +47,8 @@
 
 -export([new_table/0, open/2, set_packet/2, set_owner/2, forget/1]).
 -export([send/2, sent/3, in_flight/1, reserve/2, release/2, raise/1, lower/1]).
--export([data/3, handled/1, credit/1, grant/2, set_half/2, go_direct/1, go_around/1]).
+-export([data/3, size_of/1, took/2, handled/1, credit/1, grant/2, set_half/2, go_direct/1,
+         go_around/1]).
 
 -export_type([counter/0, handle_info/0]).
 
@@ -207,10 +210,10 @@ lower(C) ->
 data(H, Ref, Chunks) ->
     case row(H) of
         [{H, _Sock, Ref, C, Type, _Packet, _SQ, Owner}] ->
-            Bytes = lists:foldl(fun(B, N) -> N + byte_size(B) end, 0, Chunks),
-            Left = atomics:sub_get(C, ?CREDIT, Bytes),
             case atomics:get(C, ?ROUTE) of
                 1 ->
+                    Bytes = size_of(Chunks),
+                    Left = atomics:sub_get(C, ?CREDIT, Bytes),
                     ok = to_owner(Owner, H, Type, Chunks),
                     Half = atomics:get(C, ?HALF),
                     _ = Left =< Half andalso Left + Bytes > Half andalso (H ! {'$inert_io', Ref, credit}),
@@ -227,6 +230,11 @@ data(H, Ref, Chunks) ->
             ok
     end.
 
+%% @doc The bytes of an `io_data' entry's chunks.
+-spec size_of([binary()]) -> non_neg_integer().
+size_of(Chunks) ->
+    lists:foldl(fun(B, N) -> N + byte_size(B) end, 0, Chunks).
+
 %% One message per datagram; the chunks of a raw stream as one, as the
 %% handle's process would give them.
 to_owner(Owner, H, datagram, Chunks) ->
@@ -238,6 +246,14 @@ to_owner(Owner, H, stream, [B]) ->
 to_owner(Owner, H, stream, Chunks) ->
     Owner ! {inert_io, H, iolist_to_binary(Chunks)},
     ok.
+
+%% @doc The handle's process takes the `Bytes' of an entry the relay
+%% sent it off the read credit, as it puts them in its buffer: the
+%% credit it grants then counts every byte either held or not read yet,
+%% including those of entries still on their way to it.
+-spec took(counter(), non_neg_integer()) -> ok.
+took(C, Bytes) ->
+    atomics:sub(C, ?CREDIT, Bytes).
 
 %% @doc The handle's process has handled one entry the relay sent it
 %% (after it delivered what it could of it).

@@ -26,6 +26,7 @@
     seqpacket_datagrams_then_eof/1,
     passive_handle_makes_inertd_stop_reading/1,
     buffer_smaller_than_a_read_still_flows/1,
+    data_on_its_way_to_the_handle_counts_against_the_credit_it_grants/1,
     send_blocks_on_a_full_queue_and_times_out/1,
     eof_comes_after_every_byte_active_and_passive/1,
     owner_death_closes_the_handle/1,
@@ -58,6 +59,7 @@ all() ->
      seqpacket_datagrams_then_eof,
      passive_handle_makes_inertd_stop_reading,
      buffer_smaller_than_a_read_still_flows,
+     data_on_its_way_to_the_handle_counts_against_the_credit_it_grants,
      send_blocks_on_a_full_queue_and_times_out,
      eof_comes_after_every_byte_active_and_passive,
      owner_death_closes_the_handle,
@@ -271,6 +273,47 @@ passive_handle_makes_inertd_stop_reading(_Config) ->
     receive {done, Producer} -> ok after 20000 -> ct:fail(producer_not_done) end,
     ok = inert_io:close(H),
     ok = gen_tcp:close(Peer).
+
+%% Data inertd has read and that is still on its way to the handle's
+%% process counts against the read credit that process grants: with four
+%% entries waiting in its mailbox (it is suspended meanwhile), taking the
+%% first must not make it grant credit for the bytes of the other three.
+%% (When the service took the bytes off the credit as it relayed them,
+%% the first entry made room for 3,072 bytes more: the handle then held
+%% up to its buffer plus that, more than its bound.)
+data_on_its_way_to_the_handle_counts_against_the_credit_it_grants(_Config) ->
+    Buffer = 4096,
+    ReadSize = 1024,
+    {H, Peer} = tcp_handle([{buffer, Buffer}, {read_size, ReadSize}]),
+    ok = sys:suspend(H),
+    try
+        [begin
+             ok = gen_tcp:send(Peer, binary:copy(<<I>>, ReadSize)),
+             ok = await_value({data_entries_waiting_in_the_handle, I},
+                              fun() -> data_waiting(H) end, I, 5000)
+         end || I <- lists:seq(1, Buffer div ReadSize)]
+    after
+        ok = sys:resume(H)
+    end,
+    %% Answered once the four entries are handled.
+    Held = held(H),
+    Credit = credit_left(H),
+    ct:pal("held ~b, credit left with inertd ~b", [Held, Credit]),
+    ?assertEqual(Buffer, Held),
+    ?assert(Held + Credit =< Buffer),
+    ?assertEqual({ok, << <<I:8>> || I <- lists:seq(1, 4), _ <- lists:seq(1, ReadSize) >>},
+                 inert_io:recv(H, Buffer, 5000)),
+    ok = inert_io:close(H),
+    ok = gen_tcp:close(Peer).
+
+data_waiting(H) ->
+    {messages, Msgs} = process_info(H, messages),
+    length([M || {'$inert_io', _, {data, _}} = M <- Msgs]).
+
+%% The read credit inertd has left, as the handle counts it.
+credit_left(H) ->
+    [{H, _Sock, _Ref, C, _Type, _Packet, _SQ, _Owner}] = ets:lookup(inert_io_window, H),
+    inert_io_window:credit(C).
 
 %% A buffer smaller than one read: inertd's credit goes below 0 after a
 %% read, and the handle's next grant makes up for it (before, the handle
