@@ -204,8 +204,9 @@ lower(C) ->
     atomics:sub(C, ?SEND, ?GATE).
 
 %% @doc inertd read `Chunks' for handle `H' (an `io_data' entry, in the
-%% service's process): off the read credit, then to the owner while the
-%% route is direct, else to the handle's process.
+%% service's process): to the owner, their bytes off the read credit,
+%% while the route is direct; else to the handle's process (which takes
+%% them off as it buffers them, took/2).
 -spec data(pid(), reference(), [binary()]) -> ok.
 data(H, Ref, Chunks) ->
     case row(H) of
