@@ -652,12 +652,25 @@ route(#st{direct = Direct, window = C} = St) ->
 
 direct_to(#st{active = true, ended = undefined, closer = undefined, owner = Owner,
               frame = F, o = #{type := Type, packet := Packet}}) when Type =:= datagram; Packet =:= raw ->
-    case inert_io_frame:is_empty(F) of
+    case inert_io_frame:is_empty(F) andalso in_send_order(Owner) of
         true -> Owner;
         false -> none
     end;
 direct_to(_St) ->
     none.
+
+%% Whether messages from two processes reach Owner in the order they
+%% were sent: Erlang promises that only for one sender, and OTP's
+%% parallel signal sending can break it for a message queue kept off the
+%% heap (the buffers of several senders are appended in slot order). On
+%% the heap, a message is queued as it is sent. Only then may data go
+%% straight from the service: what this process sends the owner (the
+%% end, the answers to setopts/2 and controlling_process/2, data it
+%% held) must not be overtaken by it, nor overtake it.
+in_send_order(Owner) when node(Owner) =:= node() ->
+    process_info(Owner, message_queue_data) =:= {message_queue_data, on_heap};
+in_send_order(_Owner) ->
+    false.
 
 lower(#st{gated = true, window = C, senders = Q, closer = undefined, ended = undefined} = St)
   when C =/= undefined ->

@@ -24,11 +24,12 @@
 %% owner as `{inert_io, H, Data}', taking the bytes off the credit
 %% itself (so the credit inertd has is known here, and the handle's
 %% process hears when it falls to half of its buffer). Each entry's
-%% bytes come off once, where they go. The route is
-%% direct only while the handle is `{active, true}' with nothing held
-%% and no framing to do (a datagram, or a raw stream). Its counter is
-%% twice the entries sent to the handle's process and not handled by it
-%% yet, plus 1 while direct: the handle's process turns it direct only
+%% bytes come off once, where they go. The route is direct only while
+%% the handle is `{active, true}' with nothing held and no framing to do
+%% (a datagram, or a raw stream), and its owner's message queue is on
+%% the heap (inert_io_srv: in_send_order/1). Its counter is twice the
+%% entries sent to the handle's process and not handled by it yet, plus
+%% 1 while direct: the handle's process turns it direct only
 %% from 0 (compare-and-swap), so no entry sent straight can overtake one
 %% still on its way through that process; it turns it back before it
 %% acts on a change (setopts/2, controlling_process/2, the end) and then

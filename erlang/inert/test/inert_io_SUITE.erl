@@ -36,6 +36,7 @@
     controlling_process_under_flowing_data_leaves_nothing_late_with_the_old_owner/1,
     concurrent_senders_arrive_each_in_its_order_with_none_lost/1,
     close_writes_every_send_that_returned_ok_first/1,
+    data_goes_straight_only_to_an_owner_whose_messages_keep_send_order/1,
     bad_input_is_an_error_not_a_crash/1,
     named_pipe_both_ends/1,
     flood_of_100_mb_into_a_passive_handle_stays_bounded/1,
@@ -69,6 +70,7 @@ all() ->
      controlling_process_under_flowing_data_leaves_nothing_late_with_the_old_owner,
      concurrent_senders_arrive_each_in_its_order_with_none_lost,
      close_writes_every_send_that_returned_ok_first,
+     data_goes_straight_only_to_an_owner_whose_messages_keep_send_order,
      bad_input_is_an_error_not_a_crash,
      named_pipe_both_ends,
      round_trip_and_flow_control_under_each_poller,
@@ -551,6 +553,43 @@ close_writes_every_send_that_returned_ok_first(_Config) ->
     ?assertEqual({ok, iolist_to_binary(Chunks)}, gen_tcp:recv(Peer, 300 * 1000, 10000)),
     ?assertEqual({error, closed}, gen_tcp:recv(Peer, 0, 5000)),
     ok = gen_tcp:close(Peer).
+
+%% The data of an {active, true} handle goes straight from the service
+%% to an owner with its message queue on the heap, and through the
+%% handle's process to one with it off the heap (where messages of two
+%% senders may be appended out of order); both get every byte in order,
+%% then the end.
+data_goes_straight_only_to_an_owner_whose_messages_keep_send_order(_Config) ->
+    [begin
+         Self = self(),
+         Owner = spawn_opt(fun() ->
+             {H, Peer} = tcp_handle([{active, true}]),
+             Self ! {handle, self(), H},
+             Bytes = crypto:strong_rand_bytes(256 * 1024),
+             ok = gen_tcp:send(Peer, Bytes),
+             Got = collect(H, byte_size(Bytes)),
+             Route = route(H),
+             ok = gen_tcp:close(Peer),
+             Closed = receive {inert_io_closed, H} -> closed after 5000 -> no_end end,
+             Self ! {done, self(), Got =:= Bytes, Route, Closed}
+         end, [link, {message_queue_data, Mqd}]),
+         receive {handle, Owner, _} -> ok after 5000 -> ct:fail(no_handle) end,
+         receive
+             {done, Owner, InOrder, Route, Closed} ->
+                 ?assertEqual({Mqd, true, Want, closed}, {Mqd, InOrder, Route, Closed})
+         after 20000 ->
+             ct:fail({owner_not_done, Mqd})
+         end
+     end || {Mqd, Want} <- [{on_heap, direct}, {off_heap, through_the_handle}]],
+    ok.
+
+%% Whether the handle's data goes straight to its owner now.
+route(H) ->
+    [{H, _Sock, _Ref, C, _Type, _Packet, _SQ, _Owner}] = ets:lookup(inert_io_window, H),
+    case atomics:get(C, 3) band 1 of
+        1 -> direct;
+        0 -> through_the_handle
+    end.
 
 %% Bad arguments and calls on an ended handle return errors; nothing
 %% crashes, and nothing is left open.
