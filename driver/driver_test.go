@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/inert-go/inert/internal/iotest"
 	"github.com/inert-go/inert/pollset"
 	"github.com/inert-go/inert/protocol"
 )
@@ -143,14 +144,7 @@ func (o *fakeOut) IOClosed(pid, ref []byte, r string) {
 	o.add("io_closed %s %s %s", pid, ref, r)
 }
 func (o *fakeOut) IOData(pid, ref []byte, size int, read func([]byte) (int, bool, bool)) int {
-	n := 0
-	for more := true; more; {
-		var keep bool
-		_, keep, more = read(make([]byte, size))
-		if keep {
-			n++
-		}
-	}
+	n := len(iotest.Chunks(size, read))
 	if n > 0 {
 		o.add("io_data %s %s %d", pid, ref, n)
 	}

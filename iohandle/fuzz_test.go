@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/inert-go/inert/internal/iotest"
 	"github.com/inert-go/inert/pollset"
 	"github.com/inert-go/inert/protocol"
 )
@@ -94,15 +95,7 @@ func (l *ledger) live(ref []byte, what string) {
 
 func (l *ledger) IOData(pid, ref []byte, size int, read func([]byte) (int, bool, bool)) int {
 	l.live(ref, "io_data")
-	n := 0
-	for more := true; more; {
-		var keep bool
-		_, keep, more = read(make([]byte, size))
-		if keep {
-			n++
-		}
-	}
-	return n
+	return len(iotest.Chunks(size, read))
 }
 
 func (l *ledger) IOSent(pid, ref []byte, n int64) {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/inert-go/inert/internal/iotest"
 	"github.com/inert-go/inert/internal/testfd"
 	"github.com/inert-go/inert/pollset"
 	"github.com/inert-go/inert/protocol"
@@ -25,17 +26,9 @@ type recOut struct {
 }
 
 func (o *recOut) IOData(pid, ref []byte, size int, read func([]byte) (int, bool, bool)) int {
-	n := 0
-	for more := true; more; {
-		p := make([]byte, size)
-		var got int
-		var keep bool
-		got, keep, more = read(p)
-		if keep {
-			o.chunks = append(o.chunks, p[:got])
-			n++
-		}
-	}
+	chunks := iotest.Chunks(size, read)
+	o.chunks = append(o.chunks, chunks...)
+	n := len(chunks)
 	if n > 0 {
 		o.log = append(o.log, fmt.Sprintf("data %s %d", ref, n))
 	}
@@ -97,6 +90,17 @@ func (r *rig) open(ref string, fd int, typ protocol.IOType, readSize, queue int6
 	r.t.Helper()
 	if why := r.tab.Open([]byte("pid"), []byte(ref), fd, protocol.IOSpec{Type: typ, ReadSize: readSize, SendQueue: queue}); why != "" {
 		r.t.Fatalf("open %s: %s", ref, why)
+	}
+}
+
+// lastEntryIs fails the test unless the last entry recorded is want.
+func (r *rig) lastEntryIs(want string) {
+	r.t.Helper()
+	if len(r.out.log) == 0 {
+		r.t.Fatalf("no entry, want %q last", want)
+	}
+	if last := r.out.log[len(r.out.log)-1]; last != want {
+		r.t.Fatalf("last entry %q, want %q", last, want)
 	}
 }
 
@@ -220,9 +224,7 @@ func TestDatagramReadsOneMessagePerChunk(t *testing.T) {
 			}
 			unix.Close(p[1])
 			r.until("eof", func() bool { return r.tab.Len() == 0 })
-			if last := r.out.log[len(r.out.log)-1]; last != "closed h eof" {
-				t.Fatalf("last entry %q", last)
-			}
+			r.lastEntryIs("closed h eof")
 		})
 	}
 }
@@ -270,9 +272,7 @@ func TestSendQueueIsBoundedAndDrains(t *testing.T) {
 	for r.tab.Len() == 1 {
 		r.tab.Send([]byte("h"), chunk)
 	}
-	if last := r.out.log[len(r.out.log)-1]; last != "closed h enobufs" {
-		t.Fatalf("last entry %q, want closed h enobufs", last)
-	}
+	r.lastEntryIs("closed h enobufs")
 }
 
 // Close and Down release the fd; Close says so, Down (the owner died)
@@ -339,13 +339,9 @@ func TestPipeEndsKeepTheirDirection(t *testing.T) {
 	r.tab.Send([]byte("wr"), []byte("through the pipe"))
 	r.until("the bytes", func() bool { return string(r.data()) == "through the pipe" })
 	r.tab.Send([]byte("rd"), []byte("x"))
-	if last := r.out.log[len(r.out.log)-1]; last != "closed rd ebadf" {
-		t.Fatalf("last entry %q", last)
-	}
+	r.lastEntryIs("closed rd ebadf")
 	r.tab.Send([]byte("wr"), []byte("nobody reads"))
-	if last := r.out.log[len(r.out.log)-1]; last != "closed wr epipe" {
-		t.Fatalf("last entry %q, want closed wr epipe", last)
-	}
+	r.lastEntryIs("closed wr epipe")
 }
 
 // A socket whose O_NONBLOCK the VM clears after open (OTP's socket

@@ -188,10 +188,9 @@ close(FD) ->
 %% @doc What `inert_fd:spec/1' does.
 -spec spec(term()) -> {ok, full_spec()} | error.
 spec(Spec) when is_list(Spec) ->
-    try maps:from_list(proplists:unfold(Spec)) of
-        Map -> spec(Map)
-    catch
-        error:_ -> error
+    case to_map(Spec) of
+        {ok, Map} -> spec(Map);
+        error -> error
     end;
 spec(#{type := Type} = Spec) when Type =:= tun; Type =:= tap ->
     Full = maps:merge(#{name => <<>>, pi => false}, Spec),
@@ -245,10 +244,9 @@ if_name(_) ->
 %% and every value in range, else `error'.
 -spec termios(term()) -> {ok, termios()} | error.
 termios(Termios) when is_list(Termios) ->
-    try maps:from_list(proplists:unfold(Termios)) of
-        Map -> termios(Map)
-    catch
-        error:_ -> error
+    case to_map(Termios) of
+        {ok, Map} -> termios(Map);
+        error -> error
     end;
 termios(Termios) when is_map(Termios) ->
     case lists:all(fun termios_setting/1, maps:to_list(Termios)) of
@@ -316,3 +314,11 @@ checked(IP, Max) ->
 
 valid_fd(FD) ->
     is_integer(FD) andalso FD >= 0 andalso FD =< ?MAX_FD.
+
+%% A proplist (bare atoms meaning true) as a map, or error.
+to_map(List) ->
+    try
+        {ok, maps:from_list(proplists:unfold(List))}
+    catch
+        error:_ -> error
+    end.

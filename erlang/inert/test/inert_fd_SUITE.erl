@@ -84,7 +84,7 @@ end_per_testcase(_Case, Config) ->
 %%--------------------------------------------------------------------
 
 fds_and_payload_cross_a_seqpacket_socket(Config) ->
-    {A, B} = local_pair(seqpacket, Config),
+    {A, B} = inert_test_lib:local_pair(seqpacket, ?config(sock_dir, Config)),
     Socks = [udp() || _ <- lists:seq(1, 3)],
     FDs = [fd(S) || S <- Socks],
     ok = inert_fd:send(A, [<<"three ">>, "fds"], FDs),
@@ -97,7 +97,7 @@ fds_and_payload_cross_a_seqpacket_socket(Config) ->
     close_socks([A, B | Socks]).
 
 fds_cross_a_stream_socket_with_an_empty_payload(Config) ->
-    {A, B} = local_pair(stream, Config),
+    {A, B} = inert_test_lib:local_pair(stream, ?config(sock_dir, Config)),
     S = udp(),
     ok = inert_fd:send(A, <<>>, [fd(S)]),
     %% a stream carries no fds without a byte: one zero byte goes with it
@@ -128,7 +128,7 @@ fds_cross_a_datagram_socket(Config) ->
     close_socks([A, B, S]).
 
 more_fds_than_expected_are_all_closed(Config) ->
-    {A, B} = local_pair(seqpacket, Config),
+    {A, B} = inert_test_lib:local_pair(seqpacket, ?config(sock_dir, Config)),
     S = udp(),
     %% two fds where one was expected: the control buffer (aligned) holds
     %% both, so they arrive, and both are closed
@@ -147,7 +147,7 @@ more_fds_than_expected_are_all_closed(Config) ->
     close_socks([A, B, S]).
 
 truncated_control_data_closes_every_fd(Config) ->
-    {A, B} = local_pair(seqpacket, Config),
+    {A, B} = inert_test_lib:local_pair(seqpacket, ?config(sock_dir, Config)),
     S = udp(),
     ok = inert_fd:send(A, <<"x">>, [fd(S), fd(S), fd(S)]),
     Before = vm_sockets(),
@@ -161,7 +161,7 @@ truncated_control_data_closes_every_fd(Config) ->
     close_socks([A, B, S]).
 
 truncated_payload_closes_every_fd(Config) ->
-    {A, B} = local_pair(seqpacket, Config),
+    {A, B} = inert_test_lib:local_pair(seqpacket, ?config(sock_dir, Config)),
     S = udp(),
     ok = inert_fd:send(A, binary:copy(<<"y">>, 100), [fd(S)]),
     Before = vm_sockets(),
@@ -172,7 +172,7 @@ truncated_payload_closes_every_fd(Config) ->
     close_socks([A, B, S]).
 
 other_control_data_closes_every_fd(Config) ->
-    {A, B} = local_pair(seqpacket, Config),
+    {A, B} = inert_test_lib:local_pair(seqpacket, ?config(sock_dir, Config)),
     %% with SO_PASSCRED every message also brings SCM_CREDENTIALS
     ok = socket:setopt(B, {socket, passcred}, true),
     S = udp(),
@@ -183,7 +183,7 @@ other_control_data_closes_every_fd(Config) ->
     close_socks([A, B, S]).
 
 bad_arguments_are_errors(Config) ->
-    {A, B} = local_pair(seqpacket, Config),
+    {A, B} = inert_test_lib:local_pair(seqpacket, ?config(sock_dir, Config)),
     {error, einval} = inert_fd:send(A, <<"x">>, [-1]),
     {error, einval} = inert_fd:send(A, <<"x">>, [not_an_fd]),
     {error, einval} = inert_fd:send(A, <<"x">>, lists:duplicate(254, 0)),
@@ -374,20 +374,6 @@ open_takes_a_proplist_and_a_string_address(_Config) ->
 %%--------------------------------------------------------------------
 %% Helpers
 %%--------------------------------------------------------------------
-
-%% A connected pair of unix sockets of Type (stream or seqpacket).
-local_pair(Type, Config) ->
-    Path = filename:join(?config(sock_dir, Config), atom_to_list(Type) ++ ".sock"),
-    _ = file:delete(Path),
-    {ok, L} = socket:open(local, Type, default),
-    ok = socket:bind(L, #{family => local, path => Path}),
-    ok = socket:listen(L),
-    {ok, A} = socket:open(local, Type, default),
-    ok = socket:connect(A, #{family => local, path => Path}),
-    {ok, B} = socket:accept(L, 5000),
-    ok = socket:close(L),
-    ok = file:delete(Path),
-    {A, B}.
 
 udp() ->
     {ok, S} = socket:open(inet, dgram, udp),

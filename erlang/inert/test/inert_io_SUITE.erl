@@ -245,7 +245,7 @@ udp_each_datagram_is_one_message(_Config) ->
 %% A unix SOCK_SEQPACKET pair: datagrams, then the peer's close is the
 %% end of file.
 seqpacket_datagrams_then_eof(Config) ->
-    {A, B} = local_pair(seqpacket, Config),
+    {A, B} = inert_test_lib:local_pair(seqpacket, ?config(sock_dir, Config)),
     H = open_socket(A, [{type, datagram}, {active, true}]),
     ok = socket:send(B, <<"first">>),
     ok = socket:send(B, <<"second">>),
@@ -866,17 +866,6 @@ dgram_handle(udp, Opts) ->
 peer_send(B, M) -> socket:send(B, M).
 peer_recv(B) -> {ok, M} = socket:recv(B, 0, 5000), M.
 peer_close(B) -> socket:close(B).
-
-local_pair(Type, Config) ->
-    Path = filename:join(?config(sock_dir, Config), "pair.sock"),
-    {ok, L} = socket:open(local, Type, default),
-    ok = socket:bind(L, #{family => local, path => Path}),
-    ok = socket:listen(L),
-    {ok, B} = socket:open(local, Type, default),
-    ok = socket:connect(B, #{family => local, path => Path}),
-    {ok, A} = socket:accept(L, 5000),
-    ok = socket:close(L),
-    {A, B}.
 
 next_data(H) ->
     receive {inert_io, H, D} -> D after 5000 -> ct:fail(no_data_message) end.

@@ -7,7 +7,7 @@
          await_value/4, under_each_poller/2,
          refute_message/1, flush_mailbox/0, os_pid_alive/1, vm_fd_of/1,
          daemon_fds/0, daemon_fds/1, vm_sockets/0,
-         waiting_for_answer/1, while_service_suspended/1]).
+         waiting_for_answer/1, while_service_suspended/1, local_pair/2]).
 -export([collect_logs/1, logged/0, stop_collecting_logs/0, log/2]).
 -export([collect_domain/1, stop_collecting_domain/0, await_event/3]).
 -export([init_per_suite/1, end_per_suite/1, init_per_testcase/1, end_per_testcase/0,
@@ -298,3 +298,19 @@ while_service_suspended(Fun) ->
     after
         ok = sys:resume(Srv)
     end.
+
+%% A connected pair of unix sockets of Type (stream or seqpacket), made
+%% through a socket file in Dir that is gone again when this returns.
+-spec local_pair(stream | seqpacket, file:filename()) -> {socket:socket(), socket:socket()}.
+local_pair(Type, Dir) ->
+    Path = filename:join(Dir, atom_to_list(Type) ++ ".sock"),
+    _ = file:delete(Path),
+    {ok, L} = socket:open(local, Type, default),
+    ok = socket:bind(L, #{family => local, path => Path}),
+    ok = socket:listen(L),
+    {ok, A} = socket:open(local, Type, default),
+    ok = socket:connect(A, #{family => local, path => Path}),
+    {ok, B} = socket:accept(L, 5000),
+    ok = socket:close(L),
+    ok = file:delete(Path),
+    {A, B}.
