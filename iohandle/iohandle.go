@@ -178,12 +178,21 @@ func (t *Table) Send(ref, data []byte) {
 	case len(data) == 0 && h.typ == protocol.IOStream:
 		return
 	}
-	h.queue = append(h.queue, append([]byte(nil), data...))
 	h.queued += int64(len(data))
-	if h.armed&pollset.Write == 0 && len(h.queue) == 1 {
-		if !t.write(h) {
-			return
-		}
+	if h.armed&pollset.Write != 0 || len(h.queue) > 0 {
+		h.queue = append(h.queue, append([]byte(nil), data...))
+		t.rearm(h)
+		return
+	}
+	// Nothing waits: write data now, and copy only what the fd did not
+	// take (data is the request's buffer, which the next request reuses).
+	h.queue = append(h.queue, data)
+	if !t.write(h) {
+		return
+	}
+	if len(h.queue) > 0 {
+		h.queue[0] = append([]byte(nil), h.queue[0][h.off:]...)
+		h.off = 0
 	}
 	t.rearm(h)
 }

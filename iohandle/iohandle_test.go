@@ -275,6 +275,45 @@ func TestSendQueueIsBoundedAndDrains(t *testing.T) {
 	r.lastEntryIs("closed h enobufs")
 }
 
+// A send the fd takes only part of keeps the rest, although the caller
+// (inertd's side channel buffer) reuses its buffer at once: the handle
+// writes the first part from the caller's bytes and copies the rest.
+func TestSendKeepsTheRestTheFdDidNotTakeWhenTheCallerReusesItsBuffer(t *testing.T) {
+	r := newRig(t)
+	p := testfd.Socketpair(t, unix.SOCK_STREAM, false)
+	testfd.CloseAtEnd(t, p[1])
+	if err := unix.SetsockoptInt(p[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
+		t.Fatal(err)
+	}
+	r.open("h", p[0], protocol.IOStream, 64, 1<<20)
+	want := bytes.Repeat([]byte("0123456789abcdef"), 8192) // 128 KiB: more than the socket takes at once
+	buf := append([]byte(nil), want...)
+	r.tab.Send([]byte("h"), buf)
+	if r.out.sent == 0 || r.out.sent >= int64(len(want)) {
+		t.Fatalf("written at once: %d of %d bytes; want a part", r.out.sent, len(want))
+	}
+	for i := range buf {
+		buf[i] = 'x' // the next request lands here
+	}
+	var got []byte
+	in := make([]byte, 65536)
+	unix.SetNonblock(p[1], true)
+	r.until("every byte at the peer", func() bool {
+		for {
+			n, err := unix.Read(p[1], in)
+			if n <= 0 || err != nil {
+				break
+			}
+			got = append(got, in[:n]...)
+		}
+		return len(got) >= len(want)
+	})
+	if !bytes.Equal(got, want) {
+		t.Fatalf("peer got %d bytes, not the %d sent (a byte of the reused buffer: %v)",
+			len(got), len(want), bytes.IndexByte(got, 'x') >= 0)
+	}
+}
+
 // Close and Down release the fd; Close says so, Down (the owner died)
 // writes nothing; requests for a handle that is gone are ignored.
 func TestCloseAndDownReleaseTheFd(t *testing.T) {
